@@ -1,0 +1,81 @@
+"""FVSBN, the fully visible sigmoid belief net: one linear model per conditional.
+
+    p(x) = prod_i p(x_i | x_<i),    p(x_i = 1 | x_<i) = sigmoid(b_i + sum_{j<i} W_ij x_j)
+
+"j < i" means "j comes earlier in the generation order". All D conditionals are computed at once by
+one linear map whose weight matrix is masked to be strictly lower-triangular in that order.
+
+K > 2 values: each input x_j enters as a one-hot vector of length K and each conditional is a
+softmax over K logits, so W_ij becomes a K x K block and the mask is the same pattern, one block per
+pair of positions. For K = 2 the plain value x_j in {0, 1} goes in and one logit comes out.
+"""
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..checks import generation_rank
+from ..sampling import sample_categorical
+from ..validation import check_discrete, check_positive_int, check_same_device
+
+
+def order_mask(rank: torch.Tensor) -> torch.Tensor:
+    """(D, D) float mask, 1 where output i may see input j, i.e. rank[j] < rank[i].
+
+    In the natural order (rank = 0, 1, ..., D-1) this is the strictly lower-triangular matrix.
+    """
+    return (rank[None, :] < rank[:, None]).float()
+
+
+class FVSBN(nn.Module):
+    """Logistic (K = 2) or softmax (K > 2) conditionals from a masked linear map.
+
+    num_inputs: D, the number of positions.  num_values: K >= 2.
+    ordering:   the positions in the order they are generated (a permutation of range(D));
+                None means 0, 1, ..., D-1.
+    forward: x (N, D) long -> logits (N, D, K).  log_prob: x (N, D) -> (N,) nats.
+    sample:  n -> (n, D) long, drawn one position at a time in the generation order.
+    """
+
+    def __init__(self, num_inputs: int, num_values: int = 2, ordering=None):
+        super().__init__()
+        self.num_inputs = check_positive_int(num_inputs, "num_inputs")
+        self.num_values = check_positive_int(num_values, "num_values")
+        if num_values < 2:
+            raise ValueError(f"num_values must be at least 2, got {num_values}")
+        self.per_position = 1 if num_values == 2 else num_values   # numbers in and out per position
+        size = num_inputs * self.per_position
+        bound = 1 / math.sqrt(size)
+        self.weight = nn.Parameter(torch.empty(size, size).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.zeros(size))
+        rank = generation_rank((num_inputs,), ordering)
+        self.register_buffer("ordering", torch.argsort(rank))      # positions in generation order
+        block = torch.ones(self.per_position, self.per_position)
+        self.register_buffer("mask", torch.kron(order_mask(rank), block))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """x (N, D) long -> (N, D) floats for K = 2, or (N, D*K) one-hot vectors for K > 2."""
+        if self.num_values == 2:
+            return x.float()
+        return F.one_hot(x, self.num_values).float().flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_discrete(x, self.num_values, shape=(self.num_inputs,))
+        check_same_device(self, x)
+        out = F.linear(self.encode(x), self.mask * self.weight, self.bias)
+        if self.num_values == 2:                        # one logit a_i: p(x_i = 1) = sigmoid(a_i)
+            return torch.stack([torch.zeros_like(out), out], dim=-1)
+        return out.reshape(len(x), self.num_inputs, self.num_values)
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        log_probs = torch.log_softmax(self(x), dim=-1)                       # (N, D, K)
+        return log_probs.gather(-1, x.unsqueeze(-1)).squeeze(-1).sum(-1)     # (N,)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        check_positive_int(n, "n")
+        x = torch.zeros(n, self.num_inputs, dtype=torch.long, device=self.weight.device)
+        for position in self.ordering.tolist():
+            x[:, position] = sample_categorical(self(x)[:, position], generator)
+        return x
