@@ -1,0 +1,89 @@
+"""PixelCNN and Gated PixelCNN trained for the same CPU time; prints test nats/dim and nats/image.
+
+    python -m utils.bench.pixelcnn                        # 60 CPU seconds per model on mnist_binary
+    python -m utils.bench.pixelcnn --seconds 20 --dataset shapes
+
+Both models see the same shuffled mini-batches and stop at the first step after their budget of
+CPU seconds (time.process_time; one torch thread by default, so that other programs on the machine
+matter little). Evaluation on the test split is not counted.
+"""
+import argparse
+import math
+import time
+
+import torch
+
+from ..data import load
+from ..metrics import evaluate
+from ..models.gated_pixelcnn import GatedPixelCNN
+from ..models.pixelcnn import PixelCNN
+from ..runtime import seed_everything
+
+
+def build_models(image_shape: tuple, num_values: int, hidden: int) -> dict:
+    """The contestants, by display name (the table prints their parameter counts)."""
+    return {
+        "PixelCNN (7x7 A, 4 blocks 3x3)": PixelCNN(image_shape, num_values, hidden, num_blocks=4),
+        "Gated PixelCNN (5 layers 3x3)": GatedPixelCNN(image_shape, num_values, hidden, num_layers=5, kernel_size=3),
+    }
+
+
+def train_for(model: torch.nn.Module, train: torch.Tensor, seconds: float, batch_size: int, lr: float,
+              seed: int) -> tuple[int, float]:
+    """Adam on nats/dim until `seconds` of CPU time are used; returns (steps, epochs)."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    shuffle = torch.Generator().manual_seed(seed)
+    num_dims = train[0].numel()
+    model.train()
+    steps, start = 0, time.process_time()
+    while time.process_time() - start < seconds:
+        order = torch.randperm(len(train), generator=shuffle)
+        for begin in range(0, len(train), batch_size):
+            loss = -model.log_prob(train[order[begin:begin + batch_size]]).mean() / num_dims
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            steps += 1
+            if time.process_time() - start >= seconds:
+                break
+    return steps, steps * batch_size / len(train)
+
+
+def main(argv=None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60, help="CPU seconds of training per model")
+    parser.add_argument("--dataset", default="mnist_binary", help="an image dataset from utils.data")
+    parser.add_argument("--hidden", type=int, default=30, help="hidden channels (a multiple of the colour channels)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads; 1 keeps CPU-time budgets comparable on a busy machine")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    data = load(args.dataset)
+    if data.train.dim() != 4:
+        raise SystemExit(f"{args.dataset!r} is not an image dataset (N, C, H, W)")
+    num_dims = data.train[0].numel()
+    print(f"{data.name}: train {tuple(data.train.shape)}, test {tuple(data.test.shape)}, K={data.num_values}; "
+          f"{args.seconds:g} CPU s per model, {torch.get_num_threads()} threads, Adam lr={args.lr:g}, "
+          f"batch {args.batch_size}")
+    rows = []
+    seed_everything(args.seed)
+    for name, model in build_models(data.shape, data.num_values, args.hidden).items():
+        steps, epochs = train_for(model, data.train, args.seconds, args.batch_size, args.lr, args.seed)
+        rows.append(dict(model=name, params=sum(p.numel() for p in model.parameters()), steps=steps,
+                         epochs=epochs, nats_per_dim=evaluate(model, data.test)))
+
+    print(f"\n{'model':32s} {'params':>8s} {'steps':>6s} {'epochs':>6s} {'nats/dim':>9s} {'bits/dim':>9s} "
+          f"{'nats/image':>10s}")
+    for row in rows:
+        print(f"{row['model']:32s} {row['params']:8,d} {row['steps']:6d} {row['epochs']:6.2f} "
+              f"{row['nats_per_dim']:9.4f} {row['nats_per_dim'] / math.log(2):9.4f} "
+              f"{row['nats_per_dim'] * num_dims:10.1f}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()

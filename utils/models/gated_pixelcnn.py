@@ -1,0 +1,160 @@
+"""Gated PixelCNN: two stacks of convolutions that together see every earlier pixel (no blind spot).
+
+- The vertical stack looks at the rows above. Its convolution has a (k//2 + 1) x k kernel padded
+  so that output row i covers input rows i - k//2 ... i, the full width of the kernel. Before its
+  features are handed to the horizontal stack they are shifted down by one row (`shift_down`), so
+  pixel (i, j) only receives information from rows strictly above i.
+- The horizontal stack looks along the current row: a 1 x k convolution masked like the centre row
+  of a PixelCNN kernel (pixels to the left; at the centre pixel, the earlier colour groups with a
+  type A mask in the first layer and also its own group with type B after that).
+- Each layer: both stacks go through a gated unit tanh(a) * sigmoid(b); the horizontal stack adds
+  the shifted vertical features before its gate, and keeps a residual connection (type B layers).
+
+Colour channels (C > 1): the horizontal stack's masks split the channels into C groups exactly as
+PixelCNN does, in the first layer, in every later layer and in the 1x1 output head, so inside a
+pixel R is generated before G before B. The vertical stack needs no colour mask: after the shift
+it only carries information from whole pixels above.
+
+Outputs: output="categorical" gives logits (N, C, H, W, K); output="logistic_mixture" gives
+discretised logistic mixture parameters (N, C, H, W, 3M) laid out as in logistic_mixture_head.py.
+"""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..sampling import sample_categorical
+from ..validation import check_discrete, check_positive_int, check_same_device
+from .logistic_mixture_head import mixture_log_prob, mixture_params, sample_mixture
+from .pixelcnn import (MaskedConv2d, check_image_shape, one_hot_labels, pixelcnn_mask, sample_in_raster_order,
+                       scale_input, to_channels_last)
+
+
+def shift_down(v: torch.Tensor) -> torch.Tensor:
+    """Move features one row down (a zero row enters at the top): (N, C, H, W) -> (N, C, H, W)."""
+    return F.pad(v, (0, 0, 1, 0))[:, :, :-1, :]
+
+
+def gate(a: torch.Tensor) -> torch.Tensor:
+    """The gated unit: channels (N, 2c, H, W) split into halves -> tanh(first) * sigmoid(second), (N, c, H, W)."""
+    value, gate_logits = a.chunk(2, dim=1)
+    return torch.tanh(value) * torch.sigmoid(gate_logits)
+
+
+class VerticalConv(nn.Conv2d):
+    """Output row i sees input rows i - k//2 ... i (and k columns): (N, in, H, W) -> (N, out, H, W)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int):
+        super().__init__(in_channels, out_channels, (kernel_size // 2 + 1, kernel_size))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pad = self.kernel_size[1] // 2
+        return super().forward(F.pad(x, (pad, pad, pad, 0)))      # left, right, top, bottom
+
+
+class HorizontalConv(nn.Conv2d):
+    """A 1 x k convolution along the row, masked like the centre row of a PixelCNN kernel.
+
+    The out_channels are the two halves of a gate; both halves get the same mask so that the tanh
+    and sigmoid channels that are multiplied together belong to the same colour group.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, mask_type: str, color_groups: int):
+        super().__init__(in_channels, out_channels, (1, kernel_size), padding=(0, kernel_size // 2))
+        half = pixelcnn_mask(kernel_size, mask_type, in_channels, out_channels // 2, color_groups)
+        centre_row = half[:, :, kernel_size // 2:kernel_size // 2 + 1, :]
+        self.register_buffer("mask", torch.cat([centre_row, centre_row]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.mask * self.weight, self.bias, padding=self.padding)
+
+
+class GatedLayer(nn.Module):
+    """One layer of both stacks: (v, h) (N, in, H, W) each -> (v, h) (N, channels, H, W) each."""
+
+    def __init__(self, in_channels: int, channels: int, kernel_size: int, mask_type: str, color_groups: int,
+                 num_classes: int | None):
+        super().__init__()
+        self.vertical = VerticalConv(in_channels, 2 * channels, kernel_size)
+        self.horizontal = HorizontalConv(in_channels, 2 * channels, kernel_size, mask_type, color_groups)
+        self.vertical_to_horizontal = nn.Conv2d(2 * channels, 2 * channels, 1)
+        self.horizontal_out = MaskedConv2d(channels, channels, 1, "B", color_groups)
+        self.label_bias = nn.Linear(num_classes, 2 * channels, bias=False) if num_classes else None
+        self.residual = mask_type == "B"   # a type A layer must not pass its input (the pixel itself) on
+
+    def forward(self, v: torch.Tensor, h: torch.Tensor, label_one_hot: torch.Tensor | None = None):
+        v_features = self.vertical(v)                                    # rows <= i
+        h_features = self.horizontal(h) + self.vertical_to_horizontal(shift_down(v_features))
+        if self.label_bias is not None:
+            bias = self.label_bias(label_one_hot)[:, :, None, None]
+            v_features, h_features = v_features + bias, h_features + bias
+        h_out = self.horizontal_out(gate(h_features))
+        return gate(v_features), (h + h_out if self.residual else h_out)
+
+
+class GatedPixelCNN(nn.Module):
+    """A stack of gated layers (first one type A) and a 1x1 masked output head.
+
+    image_shape: (C, H, W); num_values: K; num_layers gated layers with kernel_size k.
+    forward: x (N, C, H, W) long [, labels (N,)] -> logits (N, C, H, W, K), or with
+    output="logistic_mixture" mixture parameters (N, C, H, W, 3 * num_components).
+    log_prob: x [, labels] -> (N,) nats.  sample: n -> (n, C, H, W) long.
+    Every output sees every earlier sub-pixel once num_layers * (k // 2) >= max(W - 1, H - 2).
+    num_classes: class-conditional; each layer adds a bias computed from the one-hot label.
+    """
+
+    def __init__(self, image_shape, num_values: int, hidden_channels: int = 64, num_layers: int = 8,
+                 kernel_size: int = 5, num_classes: int | None = None, output: str = "categorical",
+                 num_components: int = 5):
+        super().__init__()
+        self.image_shape = check_image_shape(image_shape)
+        self.num_values = check_positive_int(num_values, "num_values")
+        self.num_classes = None if num_classes is None else check_positive_int(num_classes, "num_classes")
+        check_positive_int(num_layers, "num_layers")
+        if output not in ("categorical", "logistic_mixture"):
+            raise ValueError(f"output must be 'categorical' or 'logistic_mixture', got {output!r}")
+        self.output_kind = output
+        channels = self.image_shape[0]
+        per_channel = num_values if output == "categorical" else 3 * check_positive_int(num_components, "num_components")
+        self.layers = nn.ModuleList(
+            GatedLayer(channels if i == 0 else hidden_channels, hidden_channels, kernel_size,
+                       "A" if i == 0 else "B", channels, num_classes)
+            for i in range(num_layers))
+        self.output = nn.Sequential(
+            nn.ReLU(), MaskedConv2d(hidden_channels, hidden_channels, 1, "B", channels),
+            nn.ReLU(), MaskedConv2d(hidden_channels, channels * per_channel, 1, "B", channels))
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        check_discrete(x, self.num_values, shape=self.image_shape)
+        check_same_device(self, x)
+        dtype = self.output[-1].weight.dtype
+        label_one_hot = one_hot_labels(labels, self.num_classes, len(x), dtype)
+        v = h = scale_input(x, self.num_values, dtype)
+        for layer in self.layers:
+            v, h = layer(v, h, label_one_hot)
+        out = to_channels_last(self.output(h), self.image_shape[0])
+        if self.output_kind == "logistic_mixture":
+            return mixture_params(out, self.num_values)
+        return out
+
+    def log_prob(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        out = self(x, labels)
+        if self.output_kind == "logistic_mixture":
+            per_subpixel = mixture_log_prob(out, x, self.num_values)
+        else:
+            per_subpixel = torch.log_softmax(out, dim=-1).gather(-1, x.unsqueeze(-1)).squeeze(-1)
+        return per_subpixel.sum(dim=(1, 2, 3))
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None, labels: torch.Tensor | None = None,
+               given: torch.Tensor | None = None, temperature: float = 1.0) -> torch.Tensor:
+        """n images (n, C, H, W); `given` (n, C, R, W) fixes the top R rows (completion).
+
+        temperature applies to the categorical output only.
+        """
+        if self.output_kind == "logistic_mixture":
+            if temperature != 1.0:
+                raise ValueError("temperature is only supported with output='categorical'")
+            draw = lambda params: sample_mixture(params, self.num_values, generator)
+        else:
+            draw = lambda logits: sample_categorical(logits, generator, temperature)
+        return sample_in_raster_order(self, n, draw, labels, given)
