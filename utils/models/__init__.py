@@ -9,4 +9,6 @@ from .logistic_mixture import (DiscretizedLogisticMixture, discretized_logistic_
 from .made import MADE, dead_units, made_connectivity, made_degrees, made_masks
 from .nade import NADE
 from .pixelcnn import MaskedConv2d, PixelCNN, pixelcnn_mask
+from .rnn import AutoregressiveRNN
 from .softmax1d import SoftmaxDistribution
+from .wavenet import CausalConv1d, GatedResidualBlock, WaveNet, receptive_field
