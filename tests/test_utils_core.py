@@ -313,3 +313,12 @@ def test_plots_return_figures():
     assert plotting.plot_samples(torch.randint(0, 4, (5, 3, 6, 6)), 4).axes
     with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
         plotting.image_grid(torch.zeros(3, 6, 6), 2)
+
+
+def test_names_round_trip_and_reject_bad_words():
+    codes = data.encode_names(["ada", "bob"])
+    assert codes.shape == (2, data.NAME_LENGTH) and codes[0, 3] == 0
+    assert data.decode_names(codes) == ["ada", "bob"]
+    assert data.decode_names(data.load("names").test[:3]) == data.decode_names(data.load("names").test[:3])
+    with pytest.raises(ValueError, match="letters a-z"):
+        data.encode_names(["Zoë"])

@@ -201,6 +201,45 @@ def _load_digits() -> Dataset:
                          "scikit-learn's 1797 8x8 digits, binarised (1497 train / 300 test)", 300)
 
 
+# ----------------------------------------------------------------------------------------------
+# first names, as character sequences
+
+NAME_ALPHABET = ".abcdefghijklmnopqrstuvwxyz"  # value 0 is "." : it ends a name and pads after it
+NAME_LENGTH = 12
+
+
+def encode_names(words: list[str], length: int = NAME_LENGTH) -> torch.Tensor:
+    """Lower-case names -> (N, length) long tensor: letters 1-26, then "." (0) up to the length."""
+    bad = [w for w in words if not w or len(w) >= length or any(ch not in NAME_ALPHABET[1:] for ch in w)]
+    if bad:
+        raise ValueError(f"names must be 1-{length - 1} letters a-z; got e.g. {bad[:3]}")
+    codes = torch.zeros(len(words), length, dtype=torch.long)
+    for row, word in enumerate(words):
+        codes[row, :len(word)] = torch.tensor([NAME_ALPHABET.index(ch) for ch in word])
+    return codes
+
+
+def decode_names(codes: torch.Tensor) -> list[str]:
+    """(N, L) codes -> names, each cut at its first "."."""
+    return ["".join(NAME_ALPHABET[int(v)] for v in row).split(".")[0] for row in codes]
+
+
+def _load_names() -> Dataset:
+    from pathlib import Path
+    import names as names_package
+    folder = Path(names_package.__file__).parent
+    words = sorted({line.split()[0].lower() for kind in ("male", "female")
+                    for line in (folder / f"dist.{kind}.first").read_text().splitlines() if line.strip()})
+    words = [w for w in words if len(w) < NAME_LENGTH]
+    order = np.random.default_rng(SPLIT_SEED + 8).permutation(len(words))
+    codes = encode_names([words[i] for i in order])
+    n_test = len(words) // 10
+    return Dataset("names", codes[:-n_test], codes[-n_test:], len(NAME_ALPHABET),
+                   f"first names from the `names` package as {NAME_LENGTH} characters "
+                   "(a-z = 1-26, '.' = 0 ends and pads), 90/10 split",
+                   extra={"alphabet": NAME_ALPHABET})
+
+
 DATASETS = {
     "gaussian1d": _load_gaussian1d,
     "mixture1d": _load_mixture1d,
@@ -211,6 +250,7 @@ DATASETS = {
     "mnist_2bit": _load_mnist_2bit,
     "mnist_color": _load_mnist_color,
     "digits": _load_digits,
+    "names": _load_names,
 }
 _SIZE_OPTIONS = {"gaussian1d", "mixture1d", "smiley2d", "shapes", "shapes_color"}
 _CACHE: dict = {}
