@@ -27,7 +27,7 @@ def plot_distribution_1d(data, model_probs=None, num_values: int | None = None, 
                          true_probs=None):
     """Histogram of data (N,) as bars, with the model's probabilities (K,) (and the truth) as lines."""
     data = _numpy(data)
-    num_values = num_values or int(data.max()) + 1
+    num_values = num_values or (len(model_probs) if model_probs is not None else int(data.max()) + 1)
     fig, ax = plt.subplots(figsize=(6, 3.5))
     counts = np.bincount(data, minlength=num_values) / len(data)
     ax.bar(np.arange(num_values), counts, width=1.0, alpha=0.4, label="data frequencies")

@@ -1,0 +1,115 @@
+"""Widgets render and respond in a real JupyterLab, driven through headless Chromium.
+
+Each test opens a notebook in the lab (a temporary copy of course/), runs all cells from the
+"Run" menu, moves a control of one widget like a user would, checks that the widget's picture
+was redrawn, and saves a screenshot into the test's tmp_path.
+"""
+
+import nbformat
+import pytest
+
+from browser import chromium, lab_server, page  # noqa: F401  (pytest fixtures)
+from browser import (COURSE_DIR, control, nudge_slider, open_notebook, output_image_src,
+                     run_all_cells, screenshot, wait_for_image, wait_for_new_image,
+                     wait_until_idle, widget, widget_errors)
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+SMOKE_WIDGET = '''\
+frequency = w.IntSlider(value=1, min=1, max=10, description="frequency")
+unused = w.IntSlider(value=1, min=1, max=10, description="unused")
+picture = w.Output()
+
+def redraw(change=None):
+    with picture:
+        picture.clear_output(wait=True)
+        fig, ax = plt.subplots(figsize=(4, 2.5))
+        ax.plot([(i * frequency.value) % 7 for i in range(20)])
+        ax.set_title(f"frequency = {frequency.value}")
+        plt.show()
+
+frequency.observe(redraw, names="value")
+box = w.VBox([frequency, unused, picture])
+box.add_class("ar-widget")
+box.add_class("ar-widget-smoke")
+redraw()
+box'''
+
+
+def write_notebook(path, sources):
+    """Write a notebook with one code cell per source string (python3 kernel); returns path."""
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, path)
+    return path
+
+
+def assert_png(path, min_bytes=5_000):
+    """`path` is a PNG with more in it than a blank page."""
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC, f"{path} is not a PNG"
+    assert len(data) > min_bytes, f"{path} is only {len(data)} bytes"
+
+
+def check_slider_redraws(page, box, tmp_path, name):
+    """Move the widget's first slider one step; its picture must change. Screenshots it."""
+    before = wait_for_image(box)
+    old_value, new_value = nudge_slider(box)
+    assert new_value != old_value, "the slider did not move"
+    after = wait_for_new_image(box, before)
+    assert after.startswith("data:image/png")
+    wait_until_idle(page)
+    assert_png(screenshot(page, tmp_path, name))
+    assert_png(screenshot(page, tmp_path, f"{name}-widget", locator=box), min_bytes=2_000)
+
+
+def test_smoke_widget_responds_to_its_slider(lab_server, page, tmp_path):
+    relpath = "browser-smoke/smoke.ipynb"
+    write_notebook(lab_server.root / relpath,
+                   ["import ipywidgets as w\nimport matplotlib.pyplot as plt", SMOKE_WIDGET])
+    open_notebook(page, lab_server, relpath)
+    run_all_cells(page)
+
+    box = widget(page, "ar-widget-smoke")
+    assert "ar-widget" in box.get_attribute("class")
+    assert control(box, "slider", "frequency").is_visible()
+    assert widget_errors(page) == []
+    first_picture = wait_for_image(box)
+
+    check_slider_redraws(page, box, tmp_path, "smoke")
+    assert output_image_src(box) != first_picture
+
+    # The harness must notice a widget that does not redraw: `unused` is wired to nothing.
+    still = output_image_src(box)
+    nudge_slider(box, description="unused")
+    with pytest.raises(TimeoutError):
+        wait_for_new_image(box, still, timeout_s=3)
+
+
+def test_run_all_cells_reports_a_failing_cell(lab_server, page):
+    relpath = "browser-smoke/broken.ipynb"
+    write_notebook(lab_server.root / relpath,
+                   ["x = 1", "raise ValueError('broken on purpose')", "y = 2"])
+    open_notebook(page, lab_server, relpath)
+    with pytest.raises(AssertionError, match="broken on purpose"):
+        run_all_cells(page)
+
+
+LECTURE_01 = "01_likelihood_and_histograms.ipynb"
+
+
+@pytest.mark.skipif(not (COURSE_DIR / LECTURE_01).exists(),
+                    reason=f"course/{LECTURE_01} not written yet")
+def test_lecture_01_histogram_widget(lab_server, page, tmp_path):
+    open_notebook(page, lab_server, LECTURE_01)
+    run_all_cells(page)
+
+    box = widget(page, "ar-widget-histogram")
+    assert "ar-widget" in box.get_attribute("class")
+    assert widget_errors(page) == []
+    check_slider_redraws(page, box, tmp_path, "lecture01-histogram")

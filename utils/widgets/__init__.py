@@ -1,0 +1,17 @@
+"""Interactive widgets for the lecture notebooks.
+
+Each widget is a thin ipywidgets front end over pure functions in the same module: the functions
+compute numbers or return a matplotlib Figure (and are unit-tested); the widget only wires sliders
+to them and redraws the figure in an `ipywidgets.Output`. Every widget is an `ipywidgets.VBox`
+with the CSS class `ar-widget` plus one class naming it (e.g. `ar-widget-histogram`), so that a
+browser test can find it on the page.
+
+Modules:
+    histogram  over-fitting of histograms on `mixture1d` (lecture 01):
+               `histogram_overfitting_widget()`, backed by `overfitting_curves` and
+               `plot_histogram_fit`.
+    made_masks MADE mask explorer (lecture 03): `made_mask_widget()`, backed by
+               `reachable_units` and `draw_made_network`.
+
+Import a widget from its module, e.g. `from utils.widgets.histogram import histogram_overfitting_widget`.
+"""
