@@ -26,4 +26,4 @@ test: $(VENV)/.installed
 	COURSE_DEVICE=cpu OMP_NUM_THREADS=1 $(BIN)/python -m pytest
 
 release: $(VENV)/.installed
-	$(BIN)/python -m utils.grading release hw1
+	$(BIN)/python -m utils.grading release

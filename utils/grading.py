@@ -1,6 +1,6 @@
 """Instructor tools: release homework and autograde a class, one student at a time.
 
-    python -m utils.grading release hw1            # solutions/hw1 -> assignments/hw1
+    python -m utils.grading release hw1            # solutions/hw1 -> assignments/hw1 (no name: all)
     python -m utils.grading autograde hw1 SUBMISSIONS_DIR --out grades/hw1
 
 SUBMISSIONS_DIR holds one notebook per student, either as `<student>.ipynb` or as
@@ -120,7 +120,7 @@ def _restore_stripped_metadata(nb, release) -> int:
     Returns the number of cells restored.
     """
     have = {grade_id(c) for c in nb.cells if grade_id(c)}
-    release_cells = [c for c in release.cells]
+    release_cells = release.cells
     matcher = difflib.SequenceMatcher(a=[c.source for c in release_cells], b=[c.source for c in nb.cells], autojunk=False)
     mapping = {}
     for block in matcher.get_matching_blocks():
@@ -371,7 +371,10 @@ def _write_feedback(course_dir: Path, assignment: str, student: str, out_dir: Pa
     if not pages:
         return "no feedback page"
     text = pages[0].read_text()
-    leaks = leaked_lines(visible_text(text), secrets)
+    submitted = next((course_dir / "submitted" / student / assignment).glob("*.ipynb"))
+    own_lines = {line.strip() for cell in nbformat.read(submitted, as_version=4).cells if not is_test_cell(cell)
+                 for line in cell.source.splitlines()}   # a student may show their own code, even if it matches
+    leaks = leaked_lines(visible_text(text), [line for line in secrets if line not in own_lines])
     if leaks:  # never hand out hidden tests, even if nbgrader's own removal failed
         return f"feedback withheld: it would show {len(leaks)} hidden-test line(s)"
     (out_dir / "feedback").mkdir(parents=True, exist_ok=True)
@@ -440,7 +443,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m utils.grading", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     rel = commands.add_parser("release", help="regenerate assignments/<hw> from solutions/<hw>")
-    rel.add_argument("assignments", nargs="+", help="e.g. hw1")
+    rel.add_argument("assignments", nargs="*", help="e.g. hw1 (default: every folder in solutions/)")
     grade = commands.add_parser("autograde", help="grade a folder of submissions")
     grade.add_argument("assignment", help="e.g. hw1")
     grade.add_argument("submissions", type=Path, help="folder with <student>.ipynb or <student>/ notebooks")
@@ -449,7 +452,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "release":
-            for name in args.assignments:
+            for name in args.assignments or sorted(p.name for p in (REPO_ROOT / "solutions").iterdir() if p.is_dir()):
                 print(f"released {release(name).relative_to(REPO_ROOT)}")
         else:
             if args.cell_timeout <= 0:

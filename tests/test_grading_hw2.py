@@ -1,0 +1,280 @@
+"""Homework 2 through real nbgrader: release, and a class of submissions graded once.
+
+Students: the reference solution, the untouched release, two correct homeworks written differently
+(another degree convention; boolean masks and other code everywhere) and two wrong ones (an output
+mask that lets each output see its own input; degrees that ignore the ordering). Each wrong one must
+lose exactly the marks of the cells that its mistake breaks, and its feedback must say what leaked.
+"""
+import csv
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import submissions as subs
+from utils.grading import SOLUTION_MARKERS, grade_id, hidden_test_lines, leaked_lines, release, visible_text
+
+pytestmark = pytest.mark.grading
+REPO = Path(__file__).resolve().parent.parent
+
+POINTS = {  # every graded cell and its points (the written answer is graded by hand)
+    "test_fvsbn_logits": 2, "test_fvsbn_log_prob": 2, "test_fvsbn_sample": 2,
+    "test_made_masks": 2, "test_made_masks_orderings": 2,
+    "test_masked_linear": 1, "test_made_model": 2, "test_made_training": 2,
+    "test_ensemble_log_prob": 2, "test_order_agnostic": 1,
+}
+AUTO_POINTS, MANUAL_POINTS = sum(POINTS.values()), 2
+
+# -------------------------------------------------------------------------------------------------
+# correct homework, written differently from the reference
+
+ZERO_BASED_DEGREES = {
+    # steps numbered 0 .. D-1, hidden degrees uniform in [0, D-2] in every layer, output mask ">"
+    "masks_solution": '''
+def made_degrees(ordering, hidden_sizes, generator=None):
+    num_inputs = len(ordering)
+    rank = torch.argsort(torch.as_tensor(ordering))          # rank[j]: the step at which x_j is generated
+    degrees = [rank]
+    for size in hidden_sizes:
+        degrees.append(torch.randint(0, num_inputs - 1, (size,), generator=generator))
+    return degrees
+
+
+def made_masks(degrees):
+    masks = []
+    for below, above in zip(degrees[:-1], degrees[1:]):
+        masks.append((above.unsqueeze(1) >= below.unsqueeze(0)).float())
+    masks.append((degrees[0].unsqueeze(1) > degrees[-1].unsqueeze(0)).float())
+    return masks
+''',
+    "training_solution": '''
+def train_made(train, test):
+    torch.manual_seed(1)
+    model = MADE(train.shape[1], [300])
+    fit(model, train, test, epochs=5, batch_size=50, lr=3e-3, progress=False)
+    return model
+''',
+}
+
+BOOLEAN_MASKS = {
+    # bool masks in a bool buffer, deterministic hidden degrees, loops, other formulas, own training loop
+    "fvsbn_solution": '''
+def fvsbn_logits(x, weight, bias):
+    x = x.float()
+    columns = [bias[i] + x[:, :i] @ weight[i, :i] for i in range(len(bias))]
+    return torch.stack(columns, dim=1)
+
+
+def fvsbn_log_prob(x, weight, bias):
+    a = fvsbn_logits(x, weight, bias)
+    return -F.binary_cross_entropy_with_logits(a, x.float(), reduction="none").sum(1)
+
+
+@torch.no_grad()
+def fvsbn_sample(weight, bias, n, generator=None):
+    x = torch.zeros(n, len(bias))
+    for i in range(len(bias)):
+        p = torch.sigmoid(bias[i] + x[:, :i] @ weight[i, :i])
+        x[:, i] = torch.bernoulli(p, generator=generator)
+    return x.long()
+''',
+    "masks_solution": '''
+def made_degrees(ordering, hidden_sizes, generator=None):
+    num_inputs = len(ordering)
+    step = {int(position): t + 1 for t, position in enumerate(ordering)}
+    degrees = [torch.tensor([step[j] for j in range(num_inputs)])]
+    for size in hidden_sizes:
+        degrees.append(torch.arange(size) % max(num_inputs - 1, 1) + 1)      # 1, 2, ..., D-1, 1, 2, ...
+    return degrees
+
+
+def made_masks(degrees):
+    masks = [degrees[k + 1][:, None] >= degrees[k][None, :] for k in range(len(degrees) - 1)]
+    masks.append(degrees[0][:, None] > degrees[-1][None, :])
+    return masks
+''',
+    "training_solution": '''
+def train_made(train, test):
+    torch.manual_seed(2)
+    model = MADE(train.shape[1], [400])
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    shuffle = torch.Generator().manual_seed(0)
+    for _ in range(4):
+        for index in torch.randperm(len(train), generator=shuffle).split(64):
+            loss = -model.log_prob(train[index]).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return model
+''',
+    "ensemble_solution": '''
+def ensemble_log_prob(model, x, num_masks):
+    members = []
+    for k in range(num_masks):
+        model.set_mask(k)
+        members.append(model.log_prob(x))
+    members = torch.stack(members, dim=1)                       # (N, k)
+    top = members.max(dim=1, keepdim=True).values
+    return (top + torch.log(torch.exp(members - top).mean(dim=1, keepdim=True))).squeeze(1)
+''',
+}
+
+# the MADE cell of the boolean-masks student: (reference text, replacement) pairs
+BOOLEAN_MADE_EDITS = [
+    ('self.register_buffer("mask", torch.ones(out_features, in_features))',
+     'self.register_buffer("mask", torch.ones(out_features, in_features, dtype=torch.bool))'),
+    ("self.mask.copy_(torch.as_tensor(mask))", "self.mask = torch.as_tensor(mask).bool().clone()"),
+    ("return F.linear(x, self.mask * self.weight, self.bias)",
+     "return F.linear(x, torch.where(self.mask, self.weight, torch.zeros_like(self.weight)), self.bias)"),
+    ("""        h = x.float()
+        for layer in self.layers[:-1]:
+            h = torch.relu(layer(h))
+        a = self.layers[-1](h)
+        return torch.stack([torch.zeros_like(a), a], dim=-1)""",
+     """        *hidden_layers, last = self.layers
+        h = x.float()
+        for layer in hidden_layers:
+            h = F.relu(layer(h))
+        a = last(h)
+        return torch.stack([-a / 2, a / 2], dim=-1)      # softmax([-a/2, a/2]) = [1 - sigmoid(a), sigmoid(a)]"""),
+    ("""        log_probs = torch.log_softmax(self(x), dim=-1)                       # (N, D, 2)
+        return log_probs.gather(-1, x.unsqueeze(-1)).squeeze(-1).sum(dim=1)""",
+     """        logits = self(x)
+        a = logits[..., 1] - logits[..., 0]
+        return -F.binary_cross_entropy_with_logits(a, x.float(), reduction="none").sum(-1)"""),
+]
+
+# -------------------------------------------------------------------------------------------------
+# wrong homework: what it breaks
+
+LEAK = ("degrees[-1][None, :] < degrees[0][:, None]", "degrees[-1][None, :] <= degrees[0][:, None]")
+IGNORED_ORDERING = ("input_degrees[ordering] = torch.arange", "input_degrees[:] = torch.arange")
+# an output that sees its own input: every mask check fails, and so do the two trained MADEs
+LEAK_LOSES = ["test_made_masks", "test_made_masks_orderings", "test_made_training", "test_order_agnostic"]
+# natural order everywhere: the orderings check fails, and the order-agnostic MADE's mask sets leak
+IGNORED_ORDERING_LOSES = ["test_made_masks_orderings", "test_order_agnostic"]
+
+
+def with_sources(nb, sources: dict):
+    for gid, source in sources.items():
+        nb = subs.replace_source(nb, gid, source.strip())
+    return nb
+
+
+def cells_except(lost: list[str]) -> dict:
+    return {cell: (0 if cell in lost else points) for cell, points in POINTS.items()}
+
+
+def build_class(folder: Path) -> dict:
+    """Write one submission per student; return student -> expected points of every graded cell."""
+    good = subs.filled("hw2")
+    boolean = with_sources(good, BOOLEAN_MASKS)
+    for old, new in BOOLEAN_MADE_EDITS:
+        boolean = subs.edit_source(boolean, "made_solution", old, new)
+    students = {
+        "alice_solution": (good, cells_except([])),
+        "bob_untouched": (subs.release_notebook("hw2"), cells_except(list(POINTS))),
+        "carol_zero_based_degrees": (with_sources(good, ZERO_BASED_DEGREES), cells_except([])),
+        "dan_boolean_masks": (boolean, cells_except([])),
+        "erin_output_sees_itself": (subs.edit_source(good, "masks_solution", *LEAK), cells_except(LEAK_LOSES)),
+        "frank_ignores_ordering": (subs.edit_source(good, "masks_solution", *IGNORED_ORDERING),
+                                   cells_except(IGNORED_ORDERING_LOSES)),
+    }
+    for student, (nb, _) in students.items():
+        subs.write(nb, folder / student / "hw2.ipynb")
+    return {student: expected for student, (_, expected) in students.items()}
+
+
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hw2_class")
+    expected = build_class(root / "submitted")
+    result = subprocess.run([sys.executable, "-m", "utils.grading", "autograde", "hw2", str(root / "submitted"),
+                             "--out", str(root / "out"), "--cell-timeout", "60"],
+                            cwd=REPO, capture_output=True, text=True, timeout=2400)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with open(root / "out" / "grades.csv") as handle:
+        rows = {row["student"]: row for row in csv.DictReader(handle)}
+    return {"rows": rows, "expected": expected, "out": root / "out", "stdout": result.stdout}
+
+
+def feedback(graded_class, student: str) -> str:
+    return visible_text((graded_class["out"] / "feedback" / f"{student}.html").read_text())
+
+
+# -------------------------------------------------------------------------------------------------
+# the release
+
+
+def test_release_matches_committed_assignment(tmp_path):
+    fresh = nbformat.read(release("hw2", tmp_path / "hw2") / "hw2.ipynb", as_version=4)
+    committed = subs.release_notebook("hw2")
+    assert len(fresh.cells) == len(committed.cells), "run `python -m utils.grading release hw2` and commit"
+    for new, old in zip(fresh.cells, committed.cells):
+        assert (new.cell_type, new.source, new.metadata.get("nbgrader")) == \
+               (old.cell_type, old.source, old.metadata.get("nbgrader")), \
+               f"assignments/hw2 is out of date at cell {grade_id(new)}: run `python -m utils.grading release hw2`"
+
+
+def test_assignment_holds_no_solution_or_hidden_test_text():
+    secrets = hidden_test_lines(REPO / "solutions" / "hw2" / "hw2.ipynb")
+    solution_lines = [line for cell in subs.source_notebook("hw2").cells for line in subs.solution_region_lines(cell.source)
+                      if len(line) >= 25 and not line.startswith(("from ", "import "))]
+    assert secrets and solution_lines
+    for path in (REPO / "assignments" / "hw2").rglob("*"):
+        if path.is_file():
+            text = path.read_text(errors="ignore")
+            assert not [m for m in SOLUTION_MARKERS if m in text], f"{path} contains solution markers"
+            assert not leaked_lines(text, secrets), f"{path} contains hidden-test code"
+            assert not leaked_lines(text, solution_lines), f"{path} contains solution code"
+
+
+def test_the_wrong_submissions_really_differ_from_the_solution():
+    good = subs.filled("hw2")
+    for old, new in [LEAK, IGNORED_ORDERING]:
+        changed = subs.edit_source(good, "masks_solution", old, new)
+        assert changed.cells[subs.cell_index(changed, "masks_solution")].source != \
+               good.cells[subs.cell_index(good, "masks_solution")].source
+
+
+# -------------------------------------------------------------------------------------------------
+# the graded class
+
+
+@pytest.mark.parametrize("student", ["alice_solution", "bob_untouched", "carol_zero_based_degrees",
+                                     "dan_boolean_masks", "erin_output_sees_itself", "frank_ignores_ordering"])
+def test_each_student_gets_the_expected_points_in_every_cell(graded_class, student):
+    row = graded_class["rows"][student]
+    expected = graded_class["expected"][student]
+    assert row["status"] == "graded", f"{student}: {row}"
+    found = {cell: float(row[cell]) for cell in POINTS}
+    assert found == expected, f"{student}: got {found}\n{graded_class['stdout']}"
+    assert float(row["score"]) == sum(expected.values())
+    assert float(row["max_score"]) == AUTO_POINTS + MANUAL_POINTS
+
+
+def test_the_solution_leaves_only_the_written_answer_to_grade_by_hand(graded_class):
+    row = graded_class["rows"]["alice_solution"]
+    assert float(row["score"]) == AUTO_POINTS and float(row["manual_pending"]) == MANUAL_POINTS
+    assert float(graded_class["rows"]["bob_untouched"]["score"]) == 0
+
+
+def test_feedback_names_the_leak(graded_class):
+    itself = feedback(graded_class, "erin_output_sees_itself")
+    assert re.search(r"output x\[(\d+)\] depends on input x\[\1\] \(itself\)", itself), itself[-3000:]
+    later = feedback(graded_class, "frank_ignores_ordering")
+    assert re.search(r"output x\[\d+\] depends on input x\[\d+\] \(comes later\)", later), later[-3000:]
+
+
+def test_feedback_hides_hidden_tests(graded_class):
+    secrets = hidden_test_lines(REPO / "solutions" / "hw2" / "hw2.ipynb")
+    pages = sorted((graded_class["out"] / "feedback").glob("*.html"))
+    assert len(pages) == len(graded_class["expected"]), [p.name for p in pages]
+    for page in pages:
+        text = page.read_text()
+        assert "HIDDEN TESTS" not in text and "BEGIN SOLUTION" not in text
+        assert not leaked_lines(visible_text(text), secrets), f"{page.name} shows hidden tests"
+    assert "NotImplementedError" in feedback(graded_class, "bob_untouched")
