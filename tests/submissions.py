@@ -4,7 +4,10 @@ A "correct" submission is what a student who found the reference solutions would
 released notebook with each solution cell filled in (and no solution markers left).
 """
 import copy
+import csv
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -95,3 +98,14 @@ def write(nb, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
     return path
+
+
+def autograde_class(assignment: str, submitted: Path, out: Path, cell_timeout: int = 60) -> tuple[dict, str]:
+    """Grade a folder of submissions with the instructor's command; return (rows by student, its output)."""
+    result = subprocess.run([sys.executable, "-m", "utils.grading", "autograde", assignment, str(submitted),
+                             "--out", str(out), "--cell-timeout", str(cell_timeout)],
+                            cwd=REPO, capture_output=True, text=True, timeout=2400)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with open(out / "grades.csv") as handle:
+        rows = {row["student"]: row for row in csv.DictReader(handle)}
+    return rows, result.stdout
