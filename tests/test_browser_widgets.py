@@ -10,8 +10,8 @@ import pytest
 
 from browser import chromium, lab_server, page  # noqa: F401  (pytest fixtures)
 from browser import (COURSE_DIR, control, nudge_slider, open_notebook, output_image_src,
-                     run_all_cells, screenshot, wait_for_image, wait_for_new_image,
-                     wait_until_idle, widget, widget_errors)
+                     press_slider, run_all_cells, screenshot, set_dropdown, set_text, wait_for_image,
+                     wait_for_new_image, wait_until_idle, widget, widget_errors)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
@@ -113,3 +113,75 @@ def test_lecture_01_histogram_widget(lab_server, page, tmp_path):
     assert "ar-widget" in box.get_attribute("class")
     assert widget_errors(page) == []
     check_slider_redraws(page, box, tmp_path, "lecture01-histogram")
+
+
+LECTURE_03 = "03_made.ipynb"
+
+
+@pytest.mark.skipif(not (COURSE_DIR / LECTURE_03).exists(),
+                    reason=f"course/{LECTURE_03} not written yet")
+@pytest.mark.timeout(420)
+def test_lecture_03_made_widget(lab_server, page, tmp_path):
+    open_notebook(page, lab_server, LECTURE_03)
+    run_all_cells(page, timeout_s=300)   # trains several small models
+
+    box = widget(page, "ar-widget-made")
+    assert "ar-widget" in box.get_attribute("class")
+    assert widget_errors(page) == []
+    first = wait_for_image(box)
+
+    # A new ordering redraws the network ...
+    set_dropdown(box, "reversed", description="ordering")
+    reordered = wait_for_new_image(box, first)
+    # ... and so does picking another output.
+    old_output, new_output = nudge_slider(box, description="output")
+    assert new_output != old_output, "the output slider did not move"
+    picked = wait_for_new_image(box, reordered)
+    assert picked.startswith("data:image/png")
+    press_slider(box, "Home", description="output")      # x0: generated last in reversed order
+    last = wait_for_new_image(box, picked)
+    wait_until_idle(page)
+    assert_png(screenshot(page, tmp_path, "lecture03-made"))
+    assert_png(screenshot(page, tmp_path, "lecture03-made-widget", locator=box), min_bytes=2_000)
+
+    # Invalid hidden sizes: a message, and the last good picture stays.
+    set_text(box, "8, lots", description="hidden sizes")
+    box.get_by_text("whole numbers").wait_for(state="visible")
+    wait_until_idle(page)
+    assert output_image_src(box) == last
+
+
+LECTURE_05 = "05_wavenet.ipynb"
+
+
+@pytest.mark.skipif(not (COURSE_DIR / LECTURE_05).exists(),
+                    reason=f"course/{LECTURE_05} not written yet")
+@pytest.mark.timeout(420)
+def test_lecture_05_receptive_field_widget(lab_server, page, tmp_path):
+    from browser import nudge_slider, press_slider, set_dropdown, slider_value
+
+    open_notebook(page, lab_server, LECTURE_05)
+    run_all_cells(page, timeout_s=300)   # trains three small WaveNets and times sampling
+
+    box = widget(page, "ar-widget-receptive-field")
+    assert "ar-widget" in box.get_attribute("class")
+    assert widget_errors(page) == []
+    first = wait_for_image(box)
+
+    # Another dilation schedule redraws the stack ...
+    set_dropdown(box, "1, 1, 1, ...", description="dilations")
+    plain = wait_for_new_image(box, first)
+    # ... and so does picking another output index.
+    old_index, new_index = nudge_slider(box, description="output index")
+    assert new_index != old_index, "the output index slider did not move"
+    moved = wait_for_new_image(box, plain)
+    press_slider(box, "Home", description="output index")   # output 0: sees input 0 only
+    assert slider_value(box, "output index") == "0"
+    start = wait_for_new_image(box, moved)
+    assert start.startswith("data:image/png") and len({first, plain, moved, start}) == 4
+    set_dropdown(box, "1, 2, 4, ...", description="dilations")
+    press_slider(box, "End", description="output index")
+    wait_for_new_image(box, start)
+    wait_until_idle(page)
+    assert_png(screenshot(page, tmp_path, "lecture05-receptive-field"))
+    assert_png(screenshot(page, tmp_path, "lecture05-receptive-field-widget", locator=box), min_bytes=2_000)
