@@ -179,9 +179,14 @@ def test_lecture_05_receptive_field_widget(lab_server, page, tmp_path):
     assert slider_value(box, "output index") == "0"
     start = wait_for_new_image(box, moved)
     assert start.startswith("data:image/png") and len({first, plain, moved, start}) == 4
-    set_dropdown(box, "1, 2, 4, ...", description="dilations")
+    # End on a repeated doubling schedule with one more layer, looking from the last output.
+    set_dropdown(box, "1, 2, 4, ..., repeat", description="dilations")
+    repeated = wait_for_new_image(box, start)
+    nudge_slider(box, description="layers")
+    deeper = wait_for_new_image(box, repeated)
     press_slider(box, "End", description="output index")
-    wait_for_new_image(box, start)
+    wait_for_new_image(box, deeper)
     wait_until_idle(page)
+    assert slider_value(box, "layers") == "5" and slider_value(box, "output index") == "31"
     assert_png(screenshot(page, tmp_path, "lecture05-receptive-field"))
     assert_png(screenshot(page, tmp_path, "lecture05-receptive-field-widget", locator=box), min_bytes=2_000)
