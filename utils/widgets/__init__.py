@@ -7,11 +7,15 @@ with the CSS class `ar-widget` plus one class naming it (e.g. `ar-widget-histogr
 browser test can find it on the page.
 
 Modules:
-    histogram  over-fitting of histograms on `mixture1d` (lecture 01):
-               `histogram_overfitting_widget()`, backed by `overfitting_curves` and
-               `plot_histogram_fit`.
-    made_masks MADE mask explorer (lecture 03): `made_mask_widget()`, backed by
-               `reachable_units` and `draw_made_network`.
+    histogram           over-fitting of histograms on `mixture1d` (lecture 01):
+                        `histogram_overfitting_widget()`, backed by `overfitting_curves` and
+                        `plot_histogram_fit`.
+    made_masks          MADE mask explorer (lecture 03): `made_mask_widget()`, backed by
+                        `reachable_units` and `draw_made_network`.
+    receptive_field_1d  causal dilated convolutions (lecture 05): `receptive_field_widget()`,
+                        backed by `dilation_schedule`, `reaching_units` and `draw_receptive_field`.
+    blind_spot          PixelCNN blind spot, plain vs gated (lecture 06), backed by
+                        `utils.receptive_field.receptive_field_map`.
 
 Import a widget from its module, e.g. `from utils.widgets.histogram import histogram_overfitting_widget`.
 """
