@@ -17,3 +17,9 @@ def sample_categorical(logits: torch.Tensor, generator: torch.Generator | None =
     probs = torch.softmax(logits.float() / temperature, dim=-1)
     flat = probs.reshape(-1, probs.shape[-1])
     return torch.multinomial(flat, 1, generator=generator).reshape(probs.shape[:-1])
+
+
+def categorical_log_prob(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """log p(x) summed over every position: logits (N, ..., K) and x (N, ...) long -> (N,) nats."""
+    log_probs = torch.log_softmax(logits, dim=-1).gather(-1, x.unsqueeze(-1)).squeeze(-1)
+    return log_probs.flatten(1).sum(1)

@@ -11,7 +11,6 @@ order, (N, 1, H, W) -> (N, H*W).
 """
 import argparse
 import math
-import time
 
 import torch
 
@@ -20,6 +19,7 @@ from ..models.fvsbn import FVSBN
 from ..models.made import MADE
 from ..models.nade import NADE
 from ..runtime import seed_everything
+from .budget import train_for_cpu_seconds
 
 
 def build_models(num_inputs: int, num_values: int, hidden: int, masks: int) -> dict:
@@ -30,27 +30,6 @@ def build_models(num_inputs: int, num_values: int, hidden: int, masks: int) -> d
         f"MADE [{hidden}], 1 mask": MADE(num_inputs, [hidden], num_values),
         f"MADE [{hidden}], {masks} masks": MADE(num_inputs, [hidden], num_values, ordering="random", n_masks=masks),
     }
-
-
-def train_for(model: torch.nn.Module, train: torch.Tensor, seconds: float, batch_size: int, lr: float,
-              seed: int) -> tuple[int, float]:
-    """Adam on -log_prob until `seconds` of CPU time are used; returns (steps, epochs)."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    shuffle = torch.Generator().manual_seed(seed)
-    model.train()
-    steps, start = 0, time.process_time()
-    while time.process_time() - start < seconds:
-        order = torch.randperm(len(train), generator=shuffle)
-        for begin in range(0, len(train), batch_size):
-            batch = train[order[begin:begin + batch_size]]
-            loss = -model.log_prob(batch).mean() / train.shape[1]
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            steps += 1
-            if time.process_time() - start >= seconds:
-                break
-    return steps, steps * batch_size / len(train)
 
 
 @torch.no_grad()
@@ -82,7 +61,7 @@ def main(argv=None) -> list[dict]:
     rows = []
     seed_everything(args.seed)
     for name, model in build_models(num_inputs, data.num_values, args.hidden, args.masks).items():
-        steps, epochs = train_for(model, train, args.seconds, args.batch_size, args.lr, args.seed)
+        steps, epochs = train_for_cpu_seconds(model, train, args.seconds, args.batch_size, args.lr, args.seed)
         nats = test_nats_per_dim(model, test)
         rows.append(dict(model=name, params=sum(p.numel() for p in model.parameters()), steps=steps,
                          epochs=epochs, nats_per_dim=nats))

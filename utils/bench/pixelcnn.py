@@ -9,7 +9,6 @@ matter little). Evaluation on the test split is not counted.
 """
 import argparse
 import math
-import time
 
 import torch
 
@@ -18,6 +17,7 @@ from ..metrics import evaluate
 from ..models.gated_pixelcnn import GatedPixelCNN
 from ..models.pixelcnn import PixelCNN
 from ..runtime import seed_everything
+from .budget import train_for_cpu_seconds
 
 
 def build_models(image_shape: tuple, num_values: int, hidden: int) -> dict:
@@ -26,27 +26,6 @@ def build_models(image_shape: tuple, num_values: int, hidden: int) -> dict:
         "PixelCNN (7x7 A, 4 blocks 3x3)": PixelCNN(image_shape, num_values, hidden, num_blocks=4),
         "Gated PixelCNN (5 layers 3x3)": GatedPixelCNN(image_shape, num_values, hidden, num_layers=5, kernel_size=3),
     }
-
-
-def train_for(model: torch.nn.Module, train: torch.Tensor, seconds: float, batch_size: int, lr: float,
-              seed: int) -> tuple[int, float]:
-    """Adam on nats/dim until `seconds` of CPU time are used; returns (steps, epochs)."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    shuffle = torch.Generator().manual_seed(seed)
-    num_dims = train[0].numel()
-    model.train()
-    steps, start = 0, time.process_time()
-    while time.process_time() - start < seconds:
-        order = torch.randperm(len(train), generator=shuffle)
-        for begin in range(0, len(train), batch_size):
-            loss = -model.log_prob(train[order[begin:begin + batch_size]]).mean() / num_dims
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            steps += 1
-            if time.process_time() - start >= seconds:
-                break
-    return steps, steps * batch_size / len(train)
 
 
 def main(argv=None) -> list[dict]:
@@ -72,7 +51,7 @@ def main(argv=None) -> list[dict]:
     rows = []
     seed_everything(args.seed)
     for name, model in build_models(data.shape, data.num_values, args.hidden).items():
-        steps, epochs = train_for(model, data.train, args.seconds, args.batch_size, args.lr, args.seed)
+        steps, epochs = train_for_cpu_seconds(model, data.train, args.seconds, args.batch_size, args.lr, args.seed)
         rows.append(dict(model=name, params=sum(p.numel() for p in model.parameters()), steps=steps,
                          epochs=epochs, nats_per_dim=evaluate(model, data.test)))
 

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checks import generation_rank
-from ..sampling import sample_categorical
+from ..sampling import categorical_log_prob, sample_categorical
 from ..validation import check_discrete, check_positive_int, check_same_device
 
 
@@ -69,8 +69,7 @@ class FVSBN(nn.Module):
         return out.reshape(len(x), self.num_inputs, self.num_values)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        log_probs = torch.log_softmax(self(x), dim=-1)                       # (N, D, K)
-        return log_probs.gather(-1, x.unsqueeze(-1)).squeeze(-1).sum(-1)     # (N,)
+        return categorical_log_prob(self(x), x)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..sampling import sample_categorical
+from ..sampling import categorical_log_prob, sample_categorical
 from ..validation import check_discrete, check_positive_int, check_same_device
 from .logistic_mixture_head import mixture_log_prob, mixture_params, sample_mixture
 from .pixelcnn import (MaskedConv2d, check_image_shape, one_hot_labels, pixelcnn_mask, sample_in_raster_order,
@@ -139,10 +139,8 @@ class GatedPixelCNN(nn.Module):
     def log_prob(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         out = self(x, labels)
         if self.output_kind == "logistic_mixture":
-            per_subpixel = mixture_log_prob(out, x, self.num_values)
-        else:
-            per_subpixel = torch.log_softmax(out, dim=-1).gather(-1, x.unsqueeze(-1)).squeeze(-1)
-        return per_subpixel.sum(dim=(1, 2, 3))
+            return mixture_log_prob(out, x, self.num_values).sum(dim=(1, 2, 3))
+        return categorical_log_prob(out, x)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, labels: torch.Tensor | None = None,

@@ -2,7 +2,7 @@
 import torch
 from torch import nn
 
-from ..sampling import sample_categorical
+from ..sampling import categorical_log_prob, sample_categorical
 from ..validation import check_discrete, check_positive_int
 
 
@@ -26,8 +26,7 @@ class Joint2D(nn.Module):
         return torch.stack([first, second], dim=1)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        logits = torch.log_softmax(self(x), dim=-1)
-        return logits.gather(-1, x.unsqueeze(-1)).squeeze(-1).sum(-1)
+        return categorical_log_prob(self(x), x)
 
     def joint_probs(self) -> torch.Tensor:
         """(K, K) table P[x1, x2]."""

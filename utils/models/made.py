@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checks import generation_rank
-from ..sampling import sample_categorical
+from ..sampling import categorical_log_prob, sample_categorical
 from ..validation import check_discrete, check_positive_int, check_same_device
 
 HIDDEN_DEGREE_RULES = ("random", "spread")
@@ -112,12 +112,6 @@ def dead_units(masks: list[torch.Tensor]) -> list[torch.Tensor]:
 
 # ----------------------------------------------------------------------------------------------
 # the model
-
-
-def log_prob_from_logits(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """logits (N, D, K) and x (N, D) long -> (N,) sum over positions of log p(x_i | x_<i)."""
-    log_probs = torch.log_softmax(logits, dim=-1)
-    return log_probs.gather(-1, x.unsqueeze(-1)).squeeze(-1).sum(-1)
 
 
 class MaskedLinear(nn.Linear):
@@ -242,12 +236,12 @@ class MADE(nn.Module):
         """(N,) nats. In eval mode with n_masks > 1 and ensemble=True: log mean_k p_k(x) over the
         mask sets k (a mixture of n_masks autoregressive models, so it still sums to one)."""
         if self.training or self.n_masks == 1 or not ensemble:
-            return log_prob_from_logits(self(x), x)
+            return categorical_log_prob(self(x), x)
         per_mask = []
         with self.masks_restored():
             for index in range(self.n_masks):
                 self.set_mask(index)
-                per_mask.append(log_prob_from_logits(self.logits(x), x))
+                per_mask.append(categorical_log_prob(self.logits(x), x))
         return torch.logsumexp(torch.stack(per_mask), dim=0) - math.log(self.n_masks)
 
     @torch.no_grad()

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..sampling import sample_categorical
+from ..sampling import categorical_log_prob, sample_categorical
 from ..validation import check_discrete, check_positive_int, check_same_device
 
 
@@ -215,8 +215,7 @@ class PixelCNN(nn.Module):
         return to_channels_last(self.output(h), self.image_shape[0])
 
     def log_prob(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        log_probs = torch.log_softmax(self(x, labels), dim=-1)
-        return log_probs.gather(-1, x.unsqueeze(-1)).squeeze(-1).sum(dim=(1, 2, 3))
+        return categorical_log_prob(self(x, labels), x)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, labels: torch.Tensor | None = None,

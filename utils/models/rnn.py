@@ -19,7 +19,7 @@ the same operations on the same numbers, so they give identical samples for the 
 import torch
 from torch import nn
 
-from ..sampling import sample_categorical
+from ..sampling import categorical_log_prob, sample_categorical
 from ..validation import check_discrete, check_positive_int
 
 CELLS = {"gru": nn.GRUCell, "lstm": nn.LSTMCell}
@@ -117,8 +117,7 @@ class AutoregressiveRNN(nn.Module):
         return torch.stack(logits, dim=1).reshape(*x.shape, self.num_values)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        log_probs = torch.log_softmax(self(x), dim=-1)
-        return log_probs.gather(-1, x.unsqueeze(-1)).squeeze(-1).flatten(1).sum(1)
+        return categorical_log_prob(self(x), x)
 
     @torch.no_grad()
     def sample(self, n: int, length: int | None = None, *, generator: torch.Generator | None = None,

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..sampling import sample_categorical
+from ..sampling import categorical_log_prob, sample_categorical
 from ..validation import check_discrete, check_positive_int
 # the sequence helpers are the same as the recurrent model's: shift right, pixel positions, checks
 from .rnn import _as_sequence, _check_image_shape, _check_sample_args, _place_prefix, raster_positions, shift_right
@@ -176,8 +176,7 @@ class WaveNet(nn.Module):
         return logits.reshape(*x.shape, self.num_values)
 
     def log_prob(self, x: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
-        log_probs = torch.log_softmax(self(x, label), dim=-1)
-        return log_probs.gather(-1, x.unsqueeze(-1)).squeeze(-1).flatten(1).sum(1)
+        return categorical_log_prob(self(x, label), x)
 
     # ------------------------------------------------------------------------------------------
     # generation

@@ -1,0 +1,28 @@
+"""Training for a fixed budget of CPU time, shared by the benchmarks that compare models."""
+import time
+
+import torch
+
+
+def train_for_cpu_seconds(model: torch.nn.Module, train: torch.Tensor, seconds: float, batch_size: int,
+                          lr: float, seed: int) -> tuple[int, float]:
+    """Adam on nats/dim until `seconds` of CPU time (time.process_time) are used; returns (steps, epochs).
+
+    train: (N, ...) long tensor; every call with the same seed sees the same mini-batches.
+    """
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    shuffle = torch.Generator().manual_seed(seed)
+    num_dims = train[0].numel()
+    model.train()
+    steps, start = 0, time.process_time()
+    while time.process_time() - start < seconds:
+        order = torch.randperm(len(train), generator=shuffle)
+        for begin in range(0, len(train), batch_size):
+            loss = -model.log_prob(train[order[begin:begin + batch_size]]).mean() / num_dims
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            steps += 1
+            if time.process_time() - start >= seconds:
+                break
+    return steps, steps * batch_size / len(train)
