@@ -1,0 +1,186 @@
+"""Homework 3 through real nbgrader: a class of submissions graded once by the instructor's command.
+
+Students: the reference solution, the untouched release, one correct homework written differently
+(top-k by sorting and an inverse-CDF draw, convolution padded on both sides then cropped, a cache
+that keeps plain lists and reruns each layer on its short window) and two wrong ones (a convolution
+padded on the wrong side; a cache that reads its taps before pushing the new input, one step stale).
+Each wrong one must lose exactly the marks of its own part, and its feedback must say what is wrong.
+(That assignments/hw3 is current and holds no solution or hidden test is checked in test_releases.py.)
+"""
+import re
+from pathlib import Path
+
+import pytest
+
+import submissions as subs
+from utils.grading import hidden_test_lines, leaked_lines, visible_text
+
+pytestmark = pytest.mark.grading
+REPO = Path(__file__).resolve().parent.parent
+
+POINTS = {  # every graded cell and its points (the written answer is graded by hand)
+    "test_sample_temperature": 2, "test_sample_top_k": 2,
+    "test_causal_conv": 3, "test_receptive_field": 1,
+    "test_gated_block": 3, "test_cached_generation": 3,
+}
+AUTO_POINTS, MANUAL_POINTS = sum(POINTS.values()), 2
+
+# -------------------------------------------------------------------------------------------------
+# correct homework, written differently from the reference
+
+WRITTEN_DIFFERENTLY = {
+    "sampling_solution": '''
+def sample_next(logits, temperature=1.0, top_k=None, generator=None):
+    scores = logits.clone()
+    if top_k is not None:
+        ranked = torch.sort(scores, dim=1, descending=True).indices
+        scores = scores.scatter(1, ranked[:, top_k:], float("-inf"))     # drop all but the top_k
+    probs = F.softmax(scores / temperature, dim=1)
+    u = torch.rand(len(probs), 1, generator=generator)
+    return (probs.cumsum(dim=1) < u).sum(dim=1).clamp(max=probs.shape[1] - 1)   # inverse CDF
+''',
+    "causal_conv_solution": '''
+class CausalConv1d(nn.Module):
+    def __init__(self, in_channels, out_channels, kernel_size, dilation=1):
+        super().__init__()
+        self.kernel_size, self.dilation = kernel_size, dilation
+        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, dilation=dilation)
+
+    def forward(self, x):
+        reach = (self.kernel_size - 1) * self.dilation
+        both_sides = F.conv1d(x, self.conv.weight, self.conv.bias, padding=reach, dilation=self.dilation)
+        return both_sides[:, :, :x.shape[-1]]          # drop the outputs that read the right padding
+
+
+def receptive_field(kernel_size, dilations):
+    span = 1
+    for d in dilations:
+        span += (kernel_size - 1) * d
+    return span
+''',
+    "block_solution": '''
+class GatedResidualBlock(nn.Module):
+    def __init__(self, channels, skip_channels, kernel_size, dilation):
+        super().__init__()
+        self.conv = CausalConv1d(channels, 2 * channels, kernel_size, dilation)
+        self.residual = nn.Conv1d(channels, channels, 1)
+        self.skip = nn.Conv1d(channels, skip_channels, 1)
+
+    def forward(self, x):
+        both = self.conv(x)
+        c = x.shape[1]
+        z = torch.tanh(both[:, :c]) * torch.sigmoid(both[:, c:])
+        mixed = torch.einsum("oc,ncl->nol", self.residual.weight[:, :, 0], z) + self.residual.bias[:, None]
+        return x + mixed, self.skip(z)
+''',
+    "cache_solution": '''
+def make_queues(model, n):
+    return [[] for _ in model.convs]
+
+
+def cached_step(model, previous, queues):
+    h = model.embedding(previous)
+    for conv, history in zip(model.convs, queues):
+        history.append(h)
+        span = (conv.kernel_size - 1) * conv.dilation + 1
+        del history[:-span]                               # keep only what the next output needs
+        window = torch.stack(history, dim=2)              # (n, C, <= span), oldest first
+        h = h + torch.tanh(conv(window)[:, :, -1])
+    return model.head(h)
+''',
+}
+
+# -------------------------------------------------------------------------------------------------
+# wrong homework: what it breaks
+
+WRONG_SIDE = ("F.pad(x, (left_padding, 0))", "F.pad(x, (0, left_padding))")
+STALE_CACHE = ("""        queue.append(h)
+        taps = torch.stack([queue[j * conv.dilation] for j in range(conv.kernel_size)], dim=2)   # (n, C, k)
+""", """        taps = torch.stack([queue[j * conv.dilation] for j in range(conv.kernel_size)], dim=2)   # (n, C, k)
+        queue.append(h)
+""")
+
+
+def with_sources(nb, sources: dict):
+    for gid, source in sources.items():
+        nb = subs.replace_source(nb, gid, source.strip())
+    return nb
+
+
+def cells_except(lost: list[str]) -> dict:
+    return {cell: (0 if cell in lost else points) for cell, points in POINTS.items()}
+
+
+def build_class(folder: Path) -> dict:
+    """Write one submission per student; return student -> expected points of every graded cell."""
+    good = subs.filled("hw3")
+    students = {
+        "alice_solution": (good, cells_except([])),
+        "bob_untouched": (subs.release_notebook("hw3"), cells_except(list(POINTS))),
+        "carol_written_differently": (with_sources(good, WRITTEN_DIFFERENTLY), cells_except([])),
+        "dan_pads_the_wrong_side": (subs.edit_source(good, "causal_conv_solution", *WRONG_SIDE),
+                                    cells_except(["test_causal_conv"])),
+        "erin_stale_cache": (subs.edit_source(good, "cache_solution", *STALE_CACHE), cells_except(["test_cached_generation"])),
+    }
+    for student, (nb, _) in students.items():
+        subs.write(nb, folder / student / "hw3.ipynb")
+    return {student: expected for student, (_, expected) in students.items()}
+
+
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hw3_class")
+    expected = build_class(root / "submitted")
+    rows, stdout = subs.autograde_class("hw3", root / "submitted", root / "out", cell_timeout=60)
+    return {"rows": rows, "expected": expected, "out": root / "out", "stdout": stdout}
+
+
+def feedback(graded_class, student: str) -> str:
+    return visible_text((graded_class["out"] / "feedback" / f"{student}.html").read_text())
+
+
+def test_the_wrong_submissions_really_differ_from_the_solution():
+    good = subs.filled("hw3")
+    for gid, (old, new) in [("causal_conv_solution", WRONG_SIDE), ("cache_solution", STALE_CACHE)]:
+        changed = subs.edit_source(good, gid, old, new)
+        assert changed.cells[subs.cell_index(changed, gid)].source != good.cells[subs.cell_index(good, gid)].source
+
+
+# -------------------------------------------------------------------------------------------------
+# the graded class
+
+
+@pytest.mark.parametrize("student", ["alice_solution", "bob_untouched", "carol_written_differently",
+                                     "dan_pads_the_wrong_side", "erin_stale_cache"])
+def test_each_student_gets_the_expected_points_in_every_cell(graded_class, student):
+    row = graded_class["rows"][student]
+    expected = graded_class["expected"][student]
+    assert row["status"] == "graded", f"{student}: {row}"
+    found = {cell: float(row[cell]) for cell in POINTS}
+    assert found == expected, f"{student}: got {found}\n{graded_class['stdout']}"
+    assert float(row["score"]) == sum(expected.values())
+    assert float(row["max_score"]) == AUTO_POINTS + MANUAL_POINTS
+
+
+def test_the_solution_leaves_only_the_written_answer_to_grade_by_hand(graded_class):
+    row = graded_class["rows"]["alice_solution"]
+    assert float(row["score"]) == AUTO_POINTS and float(row["manual_pending"]) == MANUAL_POINTS
+    assert float(graded_class["rows"]["bob_untouched"]["score"]) == 0
+
+
+def test_feedback_says_what_is_wrong(graded_class):
+    leak = feedback(graded_class, "dan_pads_the_wrong_side")
+    assert re.search(r"output x\[(\d+)\] depends on input x\[\d+\] \((itself|comes later)\)", leak), leak[-3000:]
+    stale = feedback(graded_class, "erin_stale_cache")
+    assert re.search(r"the cached logits at t = \d+ is off by", stale), stale[-3000:]
+
+
+def test_feedback_hides_hidden_tests(graded_class):
+    secrets = hidden_test_lines(REPO / "solutions" / "hw3" / "hw3.ipynb")
+    pages = sorted((graded_class["out"] / "feedback").glob("*.html"))
+    assert len(pages) == len(graded_class["expected"]), [p.name for p in pages]
+    for page in pages:
+        text = page.read_text()
+        assert "HIDDEN TESTS" not in text and "BEGIN SOLUTION" not in text
+        assert not leaked_lines(visible_text(text), secrets), f"{page.name} shows hidden tests"
+    assert "NotImplementedError" in feedback(graded_class, "bob_untouched")
