@@ -1,0 +1,213 @@
+"""Homework 4 through real nbgrader: release, and a class of submissions graded once.
+
+Students: the reference solution, the untouched release, a correct homework written differently
+(masks from index grids, another shift, label biases that start at zero, its own training loop) and
+two wrong ones (a type B mask in the first layer; a vertical stack that is not shifted down). Each
+wrong one must lose exactly the marks of the part that its mistake breaks, and its feedback must say
+what leaked.
+"""
+import re
+from pathlib import Path
+
+import pytest
+
+import submissions as subs
+from utils.grading import hidden_test_lines, leaked_lines, visible_text
+
+pytestmark = pytest.mark.grading
+REPO = Path(__file__).resolve().parent.parent
+
+POINTS = {  # every graded cell and its points (the written answer is graded by hand)
+    "test_make_mask": 2, "test_pixelcnn_model": 2, "test_pixelcnn_training": 2,
+    "test_color_masks": 2, "test_gated_layer": 3, "test_conditional": 2,
+}
+AUTO_POINTS, MANUAL_POINTS = sum(POINTS.values()), 2
+
+# -------------------------------------------------------------------------------------------------
+# correct homework, written differently from the reference
+
+OTHER_CODE = {
+    # masks from comparisons of row and column index grids (the reference slices)
+    "mask_solution": '''
+def make_mask(kernel_size, mask_type):
+    rows = torch.arange(kernel_size)[:, None]
+    cols = torch.arange(kernel_size)[None, :]
+    centre = kernel_size // 2
+    earlier = (rows < centre) | ((rows == centre) & (cols < centre))
+    if mask_type == "B":
+        earlier = earlier | ((rows == centre) & (cols == centre))
+    return earlier.float()
+    ''',
+    "color_mask_solution": '''
+def make_color_mask(kernel_size, mask_type, in_channels, out_channels, color_groups):
+    spatial = make_mask(kernel_size, "A")
+    out_group = torch.div(torch.arange(out_channels) * color_groups, out_channels, rounding_mode="floor")
+    in_group = torch.div(torch.arange(in_channels) * color_groups, in_channels, rounding_mode="floor")
+    allowed = (out_group[:, None] - in_group[None, :]) >= (1 if mask_type == "A" else 0)
+    centre = torch.zeros(kernel_size, kernel_size)
+    centre[kernel_size // 2, kernel_size // 2] = 1
+    return spatial[None, None] + allowed[:, :, None, None].float() * centre
+    ''',
+    # its own training loop, another width and seed
+    "training_solution": '''
+def train_pixelcnn(train, test):
+    torch.manual_seed(3)
+    model = PixelCNN(train.shape[1:], 2, hidden_channels=24, num_layers=2, kernel_size=3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    shuffle = torch.Generator().manual_seed(0)
+    for _ in range(2):
+        for index in torch.randperm(len(train), generator=shuffle).split(64):
+            loss = -model.log_prob(train[index]).mean() / 400
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return model
+    ''',
+    # label biases as a plain (classes, channels) parameter that starts at zero, one-hot from an identity
+    "conditional_solution": '''
+class ConditionalMaskedConv2d(MaskedConv2d):
+    def __init__(self, in_channels, out_channels, kernel_size, mask_type, num_classes):
+        super().__init__(in_channels, out_channels, kernel_size, mask_type)
+        self.class_bias = nn.Parameter(torch.zeros(num_classes, out_channels))     # starts at zero
+
+    def forward(self, x, label_one_hot):
+        bias = label_one_hot @ self.class_bias                                      # (N, out)
+        return super().forward(x) + bias.reshape(*bias.shape, 1, 1)
+
+
+class ConditionalPixelCNN(nn.Module):
+    def __init__(self, image_shape, num_values, num_classes, hidden_channels=16, num_layers=3, kernel_size=3):
+        super().__init__()
+        self.image_shape, self.num_values, self.num_classes = tuple(image_shape), num_values, num_classes
+        sizes = [1] + [hidden_channels] * num_layers
+        self.layers = nn.ModuleList(
+            ConditionalMaskedConv2d(sizes[i], sizes[i + 1], 7 if i == 0 else kernel_size, "A" if i == 0 else "B", num_classes)
+            for i in range(num_layers))
+        self.head = ConditionalMaskedConv2d(hidden_channels, num_values, 1, "B", num_classes)
+
+    def forward(self, x, labels):
+        check_discrete(x, self.num_values, shape=self.image_shape)
+        check_discrete(labels, self.num_classes, name="labels", ndim=1)
+        y = torch.eye(self.num_classes, dtype=self.head.weight.dtype)[labels]
+        h = x.to(self.head.weight.dtype) * 2 / (self.num_values - 1) - 1
+        for layer in self.layers:
+            h = torch.relu(layer(h, y))
+        logits = self.head(h, y)                       # (N, K, H, W)
+        return logits.permute(0, 2, 3, 1)[:, None]
+
+    def log_prob(self, x, labels):
+        log_probs = torch.log_softmax(self(x, labels), dim=-1)
+        return log_probs.gather(-1, x.unsqueeze(-1)).squeeze(-1).sum(dim=(1, 2, 3))
+
+    def sample(self, labels, generator=None):
+        return sample_images(self, len(labels), generator, labels)
+    ''',
+}
+
+# the gated cell of the same student: another way to shift the rows down
+OTHER_SHIFT = ("return F.pad(v, (0, 0, 1, 0))[:, :, :-1, :]",
+               "return torch.cat([torch.zeros_like(v[:, :, :1]), v[:, :, :-1]], dim=2)")
+
+# -------------------------------------------------------------------------------------------------
+# wrong homework: what it breaks
+
+TYPE_B_FIRST = ('layers = [MaskedConv2d(channels, hidden_channels, 7, "A", color_groups)]',
+                'layers = [MaskedConv2d(channels, hidden_channels, 7, "B", color_groups)]')
+NOT_SHIFTED = ("self.vertical_to_horizontal(shift_down(v_features))", "self.vertical_to_horizontal(v_features)")
+# the first layer sees the pixel itself: the PixelCNN part (model and training) is lost, nothing else
+TYPE_B_FIRST_LOSES = ["test_pixelcnn_model", "test_pixelcnn_training"]
+# the horizontal stack receives the current row, right of the pixel included: the gated part is lost
+NOT_SHIFTED_LOSES = ["test_gated_layer"]
+STUDENTS = ["alice_solution", "bob_untouched", "carol_other_code", "erin_type_b_first_layer",
+            "frank_vertical_not_shifted"]
+
+
+def with_sources(nb, sources: dict):
+    for gid, source in sources.items():
+        nb = subs.replace_source(nb, gid, source.strip())
+    return nb
+
+
+def cells_except(lost: list[str]) -> dict:
+    return {cell: (0 if cell in lost else points) for cell, points in POINTS.items()}
+
+
+def build_class(folder: Path) -> dict:
+    """Write one submission per student; return student -> expected points of every graded cell."""
+    good = subs.filled("hw4")
+    other = subs.edit_source(with_sources(good, OTHER_CODE), "gated_solution", *OTHER_SHIFT)
+    students = {
+        "alice_solution": (good, cells_except([])),
+        "bob_untouched": (subs.release_notebook("hw4"), cells_except(list(POINTS))),
+        "carol_other_code": (other, cells_except([])),
+        "erin_type_b_first_layer": (subs.edit_source(good, "pixelcnn_solution", *TYPE_B_FIRST),
+                                    cells_except(TYPE_B_FIRST_LOSES)),
+        "frank_vertical_not_shifted": (subs.edit_source(good, "gated_solution", *NOT_SHIFTED),
+                                       cells_except(NOT_SHIFTED_LOSES)),
+    }
+    for student, (nb, _) in students.items():
+        subs.write(nb, folder / student / "hw4.ipynb")
+    return {student: expected for student, (_, expected) in students.items()}
+
+
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hw4_class")
+    expected = build_class(root / "submitted")
+    rows, stdout = subs.autograde_class("hw4", root / "submitted", root / "out", cell_timeout=60)
+    return {"rows": rows, "expected": expected, "out": root / "out", "stdout": stdout}
+
+
+def feedback(graded_class, student: str) -> str:
+    return visible_text((graded_class["out"] / "feedback" / f"{student}.html").read_text())
+
+
+def test_the_wrong_and_other_submissions_really_differ_from_the_solution():
+    good = subs.filled("hw4")
+    for gid, (old, new) in [("pixelcnn_solution", TYPE_B_FIRST), ("gated_solution", NOT_SHIFTED),
+                            ("gated_solution", OTHER_SHIFT)]:
+        changed = subs.edit_source(good, gid, old, new)
+        assert changed.cells[subs.cell_index(changed, gid)].source != good.cells[subs.cell_index(good, gid)].source
+    for gid, source in OTHER_CODE.items():
+        assert source.strip() != good.cells[subs.cell_index(good, gid)].source.strip()
+
+
+# -------------------------------------------------------------------------------------------------
+# the graded class
+
+
+@pytest.mark.parametrize("student", STUDENTS)
+def test_each_student_gets_the_expected_points_in_every_cell(graded_class, student):
+    row = graded_class["rows"][student]
+    expected = graded_class["expected"][student]
+    assert row["status"] == "graded", f"{student}: {row}"
+    found = {cell: float(row[cell]) for cell in POINTS}
+    assert found == expected, f"{student}: got {found}\n{graded_class['stdout']}"
+    assert float(row["score"]) == sum(expected.values())
+    assert float(row["max_score"]) == AUTO_POINTS + MANUAL_POINTS
+
+
+def test_the_solution_leaves_only_the_written_answer_to_grade_by_hand(graded_class):
+    row = graded_class["rows"]["alice_solution"]
+    assert float(row["score"]) == AUTO_POINTS and float(row["manual_pending"]) == MANUAL_POINTS
+    assert float(graded_class["rows"]["bob_untouched"]["score"]) == 0
+
+
+def test_feedback_names_the_leak(graded_class):
+    itself = feedback(graded_class, "erin_type_b_first_layer")
+    assert re.search(r"output x\[c=0, h=(\d+), w=(\d+)\] depends on input x\[c=0, h=\1, w=\2\] \(itself\)", itself), \
+        itself[-3000:]
+    later = feedback(graded_class, "frank_vertical_not_shifted")
+    assert "gated layers" in later and re.search(r"depends on input x\[c=0, h=\d+, w=\d+\] \(comes later\)", later), \
+        later[-3000:]
+
+
+def test_feedback_hides_hidden_tests(graded_class):
+    secrets = hidden_test_lines(REPO / "solutions" / "hw4" / "hw4.ipynb")
+    pages = sorted((graded_class["out"] / "feedback").glob("*.html"))
+    assert len(pages) == len(graded_class["expected"]), [p.name for p in pages]
+    for page in pages:
+        text = page.read_text()
+        assert "HIDDEN TESTS" not in text and "BEGIN SOLUTION" not in text
+        assert not leaked_lines(visible_text(text), secrets), f"{page.name} shows hidden tests"
+    assert "NotImplementedError" in feedback(graded_class, "bob_untouched")
