@@ -190,3 +190,37 @@ def test_lecture_05_receptive_field_widget(lab_server, page, tmp_path):
     assert slider_value(box, "layers") == "5" and slider_value(box, "output index") == "31"
     assert_png(screenshot(page, tmp_path, "lecture05-receptive-field"))
     assert_png(screenshot(page, tmp_path, "lecture05-receptive-field-widget", locator=box), min_bytes=2_000)
+
+
+LECTURE_06 = "06_pixelcnn.ipynb"
+
+
+@pytest.mark.skipif(not (COURSE_DIR / LECTURE_06).exists(),
+                    reason=f"course/{LECTURE_06} not written yet")
+@pytest.mark.timeout(480)
+def test_lecture_06_blind_spot_widget(lab_server, page, tmp_path):
+    from browser import set_toggle_buttons, slider_value
+
+    open_notebook(page, lab_server, LECTURE_06)
+    run_all_cells(page, timeout_s=360)   # trains four small PixelCNNs and samples from them
+
+    box = widget(page, "ar-widget-blind-spot")
+    assert "ar-widget" in box.get_attribute("class")
+    assert widget_errors(page) == []
+    plain = wait_for_image(box)
+
+    # The gated model gives another picture (its field has no blind spot) ...
+    set_toggle_buttons(box, "gated PixelCNN", description="model")
+    gated = wait_for_new_image(box, plain)
+    # ... and so does moving the chosen pixel.
+    old_row, new_row = nudge_slider(box, description="pixel row")
+    assert new_row != old_row, "the pixel row slider did not move"
+    moved = wait_for_new_image(box, gated)
+    # Back to the plain model at the new pixel: its blind spot again, in another place.
+    set_toggle_buttons(box, "plain PixelCNN", description="model")
+    plain_moved = wait_for_new_image(box, moved)
+    assert plain_moved.startswith("data:image/png") and len({plain, gated, moved, plain_moved}) == 4
+    wait_until_idle(page)
+    assert slider_value(box, "pixel row") == new_row and slider_value(box, "layers") == "5"
+    assert_png(screenshot(page, tmp_path, "lecture06-blind-spot"))
+    assert_png(screenshot(page, tmp_path, "lecture06-blind-spot-widget", locator=box), min_bytes=2_000)
