@@ -12,8 +12,9 @@ Grading is built to survive anything a student submits:
   cells, nbgrader metadata restored when it was stripped, the kernel set to python3);
 - each student is graded by a separate nbgrader process, so one broken notebook never stops the
   others; a cell that runs past the per-cell timeout is interrupted and graded as an error;
-- a cell that kills the Python kernel (os._exit, a crash) is replaced by an error and the notebook
-  is graded again, so the student keeps the points of every other part;
+- an answer cell that kills the Python kernel (os._exit, a crash) is replaced by an error and the
+  notebook is graded again, so the student keeps the points of every other part (if a locked cell
+  dies, e.g. a test calling the student's code, the student is listed for grading by hand);
 - a student whose notebook cannot be graded at all still gets a row (score 0, the reason).
 """
 import argparse
@@ -337,6 +338,11 @@ def _autograde_student(course_dir: Path, assignment: str, student: str, cell_tim
             notes.append("nbgrader could not grade this notebook (see the log)")
             return False, notes
         nb = nbformat.read(submitted, as_version=4)
+        if nb.cells[fatal].get("metadata", {}).get("nbgrader", {}).get("locked"):
+            # nbgrader restores locked cells, so skipping this one would only kill the kernel again
+            notes.append(f"cell {fatal} (a locked cell, e.g. a test calling the student's code) stopped the "
+                         "kernel; grade this notebook by hand")
+            return False, notes
         nb.cells[fatal].source = f"raise RuntimeError({KERNEL_DEATH_MESSAGE!r})"
         nbformat.write(nb, submitted)
         notes.append(f"cell {fatal} stopped the kernel and was skipped")
