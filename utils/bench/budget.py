@@ -1,4 +1,5 @@
 """Training for a fixed budget of CPU time, shared by the benchmarks that compare models."""
+import math
 import time
 
 import torch
@@ -26,3 +27,13 @@ def train_for_cpu_seconds(model: torch.nn.Module, train: torch.Tensor, seconds: 
             if time.process_time() - start >= seconds:
                 break
     return steps, steps * batch_size / len(train)
+
+
+def print_results(rows: list[dict], num_dims: int) -> None:
+    """One line per model: parameters, steps, epochs, test nats/dim, bits/dim and nats per example."""
+    print(f"\n{'model':36s} {'params':>8s} {'steps':>6s} {'epochs':>6s} {'nats/dim':>9s} {'bits/dim':>9s} "
+          f"{'nats/image':>10s}")
+    for row in rows:
+        print(f"{row['model']:36s} {row['params']:8,d} {row['steps']:6d} {row['epochs']:6.2f} "
+              f"{row['nats_per_dim']:9.4f} {row['nats_per_dim'] / math.log(2):9.4f} "
+              f"{row['nats_per_dim'] * num_dims:10.1f}")

@@ -8,7 +8,6 @@ CPU seconds (time.process_time; one torch thread by default, so that other progr
 matter little). Evaluation on the test split is not counted.
 """
 import argparse
-import math
 
 import torch
 
@@ -17,7 +16,7 @@ from ..metrics import evaluate
 from ..models.gated_pixelcnn import GatedPixelCNN
 from ..models.pixelcnn import PixelCNN
 from ..runtime import seed_everything
-from .budget import train_for_cpu_seconds
+from .budget import print_results, train_for_cpu_seconds
 
 
 def build_models(image_shape: tuple, num_values: int, hidden: int) -> dict:
@@ -55,12 +54,7 @@ def main(argv=None) -> list[dict]:
         rows.append(dict(model=name, params=sum(p.numel() for p in model.parameters()), steps=steps,
                          epochs=epochs, nats_per_dim=evaluate(model, data.test)))
 
-    print(f"\n{'model':32s} {'params':>8s} {'steps':>6s} {'epochs':>6s} {'nats/dim':>9s} {'bits/dim':>9s} "
-          f"{'nats/image':>10s}")
-    for row in rows:
-        print(f"{row['model']:32s} {row['params']:8,d} {row['steps']:6d} {row['epochs']:6.2f} "
-              f"{row['nats_per_dim']:9.4f} {row['nats_per_dim'] / math.log(2):9.4f} "
-              f"{row['nats_per_dim'] * num_dims:10.1f}")
+    print_results(rows, num_dims)
     return rows
 
 
