@@ -8,11 +8,12 @@ import csv
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
-from utils.grading import grade_id
+from utils.grading import grade_id, hidden_test_lines, leaked_lines, visible_text
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -100,6 +101,18 @@ def write(nb, path: Path) -> Path:
     return path
 
 
+def with_sources(nb, sources: dict):
+    """A copy of nb with each cell named in `sources` (grade id -> new source) replaced."""
+    for gid, source in sources.items():
+        nb = replace_source(nb, gid, source.strip())
+    return nb
+
+
+def points_except(points: dict, lost: list[str]) -> dict:
+    """Expected points per graded cell: full points, except 0 for the cells in `lost`."""
+    return {cell: (0 if cell in lost else value) for cell, value in points.items()}
+
+
 def autograde_class(assignment: str, submitted: Path, out: Path, cell_timeout: int = 60) -> tuple[dict, str]:
     """Grade a folder of submissions with the instructor's command; return (rows by student, its output)."""
     result = subprocess.run([sys.executable, "-m", "utils.grading", "autograde", assignment, str(submitted),
@@ -109,3 +122,45 @@ def autograde_class(assignment: str, submitted: Path, out: Path, cell_timeout: i
     with open(out / "grades.csv") as handle:
         rows = {row["student"]: row for row in csv.DictReader(handle)}
     return rows, result.stdout
+
+
+@dataclass
+class GradedClass:
+    """A class of submissions graded once: grades.csv rows, expected points, feedback pages."""
+    assignment: str
+    rows: dict          # student -> row of grades.csv
+    expected: dict      # student -> expected points: {graded cell: points} (check_points) or a total
+    out: Path
+    stdout: str
+
+    def feedback(self, student: str) -> str:
+        """The text a student reads on their feedback page."""
+        return visible_text((self.out / "feedback" / f"{student}.html").read_text())
+
+    def check_points(self, student: str, max_score: float) -> None:
+        """The student's row has exactly the expected points in every graded cell."""
+        row, expected = self.rows[student], self.expected[student]
+        assert row["status"] == "graded", f"{student}: {row}"
+        found = {cell: float(row[cell]) for cell in expected}
+        assert found == expected, f"{student}: got {found}\n{self.stdout}"
+        assert float(row["score"]) == sum(expected.values())
+        assert float(row["max_score"]) == max_score
+
+    def check_feedback_hides_hidden_tests(self) -> None:
+        """Every graded student has a feedback page, and none shows a hidden test."""
+        secrets = hidden_test_lines(REPO / "solutions" / self.assignment / f"{self.assignment}.ipynb")
+        graded = sorted(s for s, row in self.rows.items() if row["status"] == "graded")
+        assert sorted(p.stem for p in (self.out / "feedback").glob("*.html")) == graded
+        for student in graded:
+            text = (self.out / "feedback" / f"{student}.html").read_text()
+            assert "HIDDEN TESTS" not in text and "BEGIN SOLUTION" not in text
+            assert not leaked_lines(visible_text(text), secrets), f"{student}'s feedback shows hidden tests"
+
+
+def grade_class(assignment: str, root: Path, students: dict, cell_timeout: int = 60) -> GradedClass:
+    """Write students (name -> (notebook, expected points per cell)) under root, grade them once."""
+    for student, (nb, _) in students.items():
+        write(nb, root / "submitted" / student / f"{assignment}.ipynb")
+    rows, stdout = autograde_class(assignment, root / "submitted", root / "out", cell_timeout)
+    expected = {student: points for student, (_, points) in students.items()}
+    return GradedClass(assignment, rows, expected, root / "out", stdout)

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 import submissions as subs
-from utils.grading import hidden_test_lines, leaked_lines, visible_text
 
 pytestmark = pytest.mark.grading
 REPO = Path(__file__).resolve().parent.parent
@@ -121,26 +120,26 @@ def graded_class(tmp_path_factory):
     root = tmp_path_factory.mktemp("hw1_class")
     expected = build_class(root / "submitted")
     rows, stdout = subs.autograde_class("hw1", root / "submitted", root / "out", cell_timeout=30)
-    return {"rows": rows, "expected": expected, "out": root / "out", "stdout": stdout}
+    return subs.GradedClass("hw1", rows, expected, root / "out", stdout)   # expected: total auto points
 
 
 @pytest.mark.parametrize("student", ["alice_solution", "bob_untouched", "carol_alternative", "dan_deleted_test",
                                      "erin_test_replaced", "frank_duplicated", "grace_infinite_loop",
                                      "heidi_kernel_death", "ivan_stripped_metadata", "judy_not_a_notebook"])
 def test_each_student_gets_the_expected_score(graded_class, student):
-    row = graded_class["rows"][student]
-    expected = graded_class["expected"][student]
-    assert float(row["score"]) == expected, f"{student}: {row}\n{graded_class['stdout']}"
+    row = graded_class.rows[student]
+    expected = graded_class.expected[student]
+    assert float(row["score"]) == expected, f"{student}: {row}\n{graded_class.stdout}"
     assert float(row["max_score"]) == AUTO_POINTS + MANUAL_POINTS
 
 
 def test_the_solution_leaves_only_the_written_answer_to_grade_by_hand(graded_class):
-    row = graded_class["rows"]["alice_solution"]
+    row = graded_class.rows["alice_solution"]
     assert row["status"] == "graded" and float(row["manual_pending"]) == MANUAL_POINTS
 
 
 def test_grading_notes_explain_what_happened(graded_class):
-    rows = graded_class["rows"]
+    rows = graded_class.rows
     assert "stopped the kernel" in rows["heidi_kernel_death"]["notes"]
     assert "duplicated" in rows["frank_duplicated"]["notes"]
     assert "restored nbgrader metadata" in rows["ivan_stripped_metadata"]["notes"]
@@ -149,15 +148,10 @@ def test_grading_notes_explain_what_happened(graded_class):
 
 
 def test_feedback_hides_hidden_tests(graded_class):
-    secrets = hidden_test_lines(REPO / "solutions" / "hw1" / "hw1.ipynb")
-    pages = sorted((graded_class["out"] / "feedback").glob("*.html"))
-    assert len(pages) == 9, [p.name for p in pages]   # everyone but the unreadable notebook
-    for page in pages:
-        text = page.read_text()
-        assert "HIDDEN TESTS" not in text and "BEGIN SOLUTION" not in text
-        assert not leaked_lines(visible_text(text), secrets), f"{page.name} shows hidden tests"
-    untouched = visible_text((graded_class["out"] / "feedback" / "bob_untouched.html").read_text())
-    assert "NotImplementedError" in untouched, "feedback should tell a student which parts are missing"
+    graded_class.check_feedback_hides_hidden_tests()     # everyone but the unreadable notebook has a page
+    assert len(list((graded_class.out / "feedback").glob("*.html"))) == 9
+    assert "NotImplementedError" in graded_class.feedback("bob_untouched"), \
+        "feedback should tell a student which parts are missing"
 
 
 def test_grading_command_rejects_bad_arguments(tmp_path):

@@ -6,15 +6,12 @@ mask that lets each output see its own input; degrees that ignore the ordering).
 lose exactly the marks of the cells that its mistake breaks, and its feedback must say what leaked.
 """
 import re
-from pathlib import Path
 
 import pytest
 
 import submissions as subs
-from utils.grading import hidden_test_lines, leaked_lines, visible_text
 
 pytestmark = pytest.mark.grading
-REPO = Path(__file__).resolve().parent.parent
 
 POINTS = {  # every graded cell and its points (the written answer is graded by hand)
     "test_fvsbn_logits": 2, "test_fvsbn_log_prob": 2, "test_fvsbn_sample": 2,
@@ -154,46 +151,30 @@ LEAK_LOSES = ["test_made_masks", "test_made_masks_orderings", "test_made_trainin
 IGNORED_ORDERING_LOSES = ["test_made_masks_orderings", "test_order_agnostic"]
 
 
-def with_sources(nb, sources: dict):
-    for gid, source in sources.items():
-        nb = subs.replace_source(nb, gid, source.strip())
-    return nb
-
-
 def cells_except(lost: list[str]) -> dict:
-    return {cell: (0 if cell in lost else points) for cell, points in POINTS.items()}
+    return subs.points_except(POINTS, lost)
 
 
-def build_class(folder: Path) -> dict:
-    """Write one submission per student; return student -> expected points of every graded cell."""
+def build_class() -> dict:
+    """One submission per student: student -> (notebook, expected points of every graded cell)."""
     good = subs.filled("hw2")
-    boolean = with_sources(good, BOOLEAN_MASKS)
+    boolean = subs.with_sources(good, BOOLEAN_MASKS)
     for old, new in BOOLEAN_MADE_EDITS:
         boolean = subs.edit_source(boolean, "made_solution", old, new)
-    students = {
+    return {
         "alice_solution": (good, cells_except([])),
         "bob_untouched": (subs.release_notebook("hw2"), cells_except(list(POINTS))),
-        "carol_zero_based_degrees": (with_sources(good, ZERO_BASED_DEGREES), cells_except([])),
+        "carol_zero_based_degrees": (subs.with_sources(good, ZERO_BASED_DEGREES), cells_except([])),
         "dan_boolean_masks": (boolean, cells_except([])),
         "erin_output_sees_itself": (subs.edit_source(good, "masks_solution", *LEAK), cells_except(LEAK_LOSES)),
         "frank_ignores_ordering": (subs.edit_source(good, "masks_solution", *IGNORED_ORDERING),
                                    cells_except(IGNORED_ORDERING_LOSES)),
     }
-    for student, (nb, _) in students.items():
-        subs.write(nb, folder / student / "hw2.ipynb")
-    return {student: expected for student, (_, expected) in students.items()}
 
 
 @pytest.fixture(scope="module")
 def graded_class(tmp_path_factory):
-    root = tmp_path_factory.mktemp("hw2_class")
-    expected = build_class(root / "submitted")
-    rows, stdout = subs.autograde_class("hw2", root / "submitted", root / "out", cell_timeout=60)
-    return {"rows": rows, "expected": expected, "out": root / "out", "stdout": stdout}
-
-
-def feedback(graded_class, student: str) -> str:
-    return visible_text((graded_class["out"] / "feedback" / f"{student}.html").read_text())
+    return subs.grade_class("hw2", tmp_path_factory.mktemp("hw2_class"), build_class())
 
 
 def test_the_wrong_submissions_really_differ_from_the_solution():
@@ -211,34 +192,20 @@ def test_the_wrong_submissions_really_differ_from_the_solution():
 @pytest.mark.parametrize("student", ["alice_solution", "bob_untouched", "carol_zero_based_degrees",
                                      "dan_boolean_masks", "erin_output_sees_itself", "frank_ignores_ordering"])
 def test_each_student_gets_the_expected_points_in_every_cell(graded_class, student):
-    row = graded_class["rows"][student]
-    expected = graded_class["expected"][student]
-    assert row["status"] == "graded", f"{student}: {row}"
-    found = {cell: float(row[cell]) for cell in POINTS}
-    assert found == expected, f"{student}: got {found}\n{graded_class['stdout']}"
-    assert float(row["score"]) == sum(expected.values())
-    assert float(row["max_score"]) == AUTO_POINTS + MANUAL_POINTS
+    graded_class.check_points(student, AUTO_POINTS + MANUAL_POINTS)
 
 
 def test_the_solution_leaves_only_the_written_answer_to_grade_by_hand(graded_class):
-    row = graded_class["rows"]["alice_solution"]
-    assert float(row["score"]) == AUTO_POINTS and float(row["manual_pending"]) == MANUAL_POINTS
-    assert float(graded_class["rows"]["bob_untouched"]["score"]) == 0
+    assert float(graded_class.rows["alice_solution"]["manual_pending"]) == MANUAL_POINTS
 
 
 def test_feedback_names_the_leak(graded_class):
-    itself = feedback(graded_class, "erin_output_sees_itself")
+    itself = graded_class.feedback("erin_output_sees_itself")
     assert re.search(r"output x\[(\d+)\] depends on input x\[\1\] \(itself\)", itself), itself[-3000:]
-    later = feedback(graded_class, "frank_ignores_ordering")
+    later = graded_class.feedback("frank_ignores_ordering")
     assert re.search(r"output x\[\d+\] depends on input x\[\d+\] \(comes later\)", later), later[-3000:]
 
 
 def test_feedback_hides_hidden_tests(graded_class):
-    secrets = hidden_test_lines(REPO / "solutions" / "hw2" / "hw2.ipynb")
-    pages = sorted((graded_class["out"] / "feedback").glob("*.html"))
-    assert len(pages) == len(graded_class["expected"]), [p.name for p in pages]
-    for page in pages:
-        text = page.read_text()
-        assert "HIDDEN TESTS" not in text and "BEGIN SOLUTION" not in text
-        assert not leaked_lines(visible_text(text), secrets), f"{page.name} shows hidden tests"
-    assert "NotImplementedError" in feedback(graded_class, "bob_untouched")
+    graded_class.check_feedback_hides_hidden_tests()
+    assert "NotImplementedError" in graded_class.feedback("bob_untouched")

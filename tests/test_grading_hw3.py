@@ -8,15 +8,12 @@ Each wrong one must lose exactly the marks of its own part, and its feedback mus
 (That assignments/hw3 is current and holds no solution or hidden test is checked in test_releases.py.)
 """
 import re
-from pathlib import Path
 
 import pytest
 
 import submissions as subs
-from utils.grading import hidden_test_lines, leaked_lines, visible_text
 
 pytestmark = pytest.mark.grading
-REPO = Path(__file__).resolve().parent.parent
 
 POINTS = {  # every graded cell and its points (the written answer is graded by hand)
     "test_sample_temperature": 2, "test_sample_top_k": 2,
@@ -101,42 +98,26 @@ STALE_CACHE = ("""        queue.append(h)
 """)
 
 
-def with_sources(nb, sources: dict):
-    for gid, source in sources.items():
-        nb = subs.replace_source(nb, gid, source.strip())
-    return nb
-
-
 def cells_except(lost: list[str]) -> dict:
-    return {cell: (0 if cell in lost else points) for cell, points in POINTS.items()}
+    return subs.points_except(POINTS, lost)
 
 
-def build_class(folder: Path) -> dict:
-    """Write one submission per student; return student -> expected points of every graded cell."""
+def build_class() -> dict:
+    """One submission per student: student -> (notebook, expected points of every graded cell)."""
     good = subs.filled("hw3")
-    students = {
+    return {
         "alice_solution": (good, cells_except([])),
         "bob_untouched": (subs.release_notebook("hw3"), cells_except(list(POINTS))),
-        "carol_written_differently": (with_sources(good, WRITTEN_DIFFERENTLY), cells_except([])),
+        "carol_written_differently": (subs.with_sources(good, WRITTEN_DIFFERENTLY), cells_except([])),
         "dan_pads_the_wrong_side": (subs.edit_source(good, "causal_conv_solution", *WRONG_SIDE),
                                     cells_except(["test_causal_conv"])),
         "erin_stale_cache": (subs.edit_source(good, "cache_solution", *STALE_CACHE), cells_except(["test_cached_generation"])),
     }
-    for student, (nb, _) in students.items():
-        subs.write(nb, folder / student / "hw3.ipynb")
-    return {student: expected for student, (_, expected) in students.items()}
 
 
 @pytest.fixture(scope="module")
 def graded_class(tmp_path_factory):
-    root = tmp_path_factory.mktemp("hw3_class")
-    expected = build_class(root / "submitted")
-    rows, stdout = subs.autograde_class("hw3", root / "submitted", root / "out", cell_timeout=60)
-    return {"rows": rows, "expected": expected, "out": root / "out", "stdout": stdout}
-
-
-def feedback(graded_class, student: str) -> str:
-    return visible_text((graded_class["out"] / "feedback" / f"{student}.html").read_text())
+    return subs.grade_class("hw3", tmp_path_factory.mktemp("hw3_class"), build_class())
 
 
 def test_the_wrong_submissions_really_differ_from_the_solution():
@@ -153,34 +134,20 @@ def test_the_wrong_submissions_really_differ_from_the_solution():
 @pytest.mark.parametrize("student", ["alice_solution", "bob_untouched", "carol_written_differently",
                                      "dan_pads_the_wrong_side", "erin_stale_cache"])
 def test_each_student_gets_the_expected_points_in_every_cell(graded_class, student):
-    row = graded_class["rows"][student]
-    expected = graded_class["expected"][student]
-    assert row["status"] == "graded", f"{student}: {row}"
-    found = {cell: float(row[cell]) for cell in POINTS}
-    assert found == expected, f"{student}: got {found}\n{graded_class['stdout']}"
-    assert float(row["score"]) == sum(expected.values())
-    assert float(row["max_score"]) == AUTO_POINTS + MANUAL_POINTS
+    graded_class.check_points(student, AUTO_POINTS + MANUAL_POINTS)
 
 
 def test_the_solution_leaves_only_the_written_answer_to_grade_by_hand(graded_class):
-    row = graded_class["rows"]["alice_solution"]
-    assert float(row["score"]) == AUTO_POINTS and float(row["manual_pending"]) == MANUAL_POINTS
-    assert float(graded_class["rows"]["bob_untouched"]["score"]) == 0
+    assert float(graded_class.rows["alice_solution"]["manual_pending"]) == MANUAL_POINTS
 
 
 def test_feedback_says_what_is_wrong(graded_class):
-    leak = feedback(graded_class, "dan_pads_the_wrong_side")
+    leak = graded_class.feedback("dan_pads_the_wrong_side")
     assert re.search(r"output x\[(\d+)\] depends on input x\[\d+\] \((itself|comes later)\)", leak), leak[-3000:]
-    stale = feedback(graded_class, "erin_stale_cache")
+    stale = graded_class.feedback("erin_stale_cache")
     assert re.search(r"the cached logits at t = \d+ is off by", stale), stale[-3000:]
 
 
 def test_feedback_hides_hidden_tests(graded_class):
-    secrets = hidden_test_lines(REPO / "solutions" / "hw3" / "hw3.ipynb")
-    pages = sorted((graded_class["out"] / "feedback").glob("*.html"))
-    assert len(pages) == len(graded_class["expected"]), [p.name for p in pages]
-    for page in pages:
-        text = page.read_text()
-        assert "HIDDEN TESTS" not in text and "BEGIN SOLUTION" not in text
-        assert not leaked_lines(visible_text(text), secrets), f"{page.name} shows hidden tests"
-    assert "NotImplementedError" in feedback(graded_class, "bob_untouched")
+    graded_class.check_feedback_hides_hidden_tests()
+    assert "NotImplementedError" in graded_class.feedback("bob_untouched")

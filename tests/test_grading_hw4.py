@@ -7,15 +7,12 @@ wrong one must lose exactly the marks of the part that its mistake breaks, and i
 what leaked.
 """
 import re
-from pathlib import Path
 
 import pytest
 
 import submissions as subs
-from utils.grading import hidden_test_lines, leaked_lines, visible_text
 
 pytestmark = pytest.mark.grading
-REPO = Path(__file__).resolve().parent.parent
 
 POINTS = {  # every graded cell and its points (the written answer is graded by hand)
     "test_make_mask": 2, "test_pixelcnn_model": 2, "test_pixelcnn_training": 2,
@@ -122,21 +119,15 @@ STUDENTS = ["alice_solution", "bob_untouched", "carol_other_code", "erin_type_b_
             "frank_vertical_not_shifted"]
 
 
-def with_sources(nb, sources: dict):
-    for gid, source in sources.items():
-        nb = subs.replace_source(nb, gid, source.strip())
-    return nb
-
-
 def cells_except(lost: list[str]) -> dict:
-    return {cell: (0 if cell in lost else points) for cell, points in POINTS.items()}
+    return subs.points_except(POINTS, lost)
 
 
-def build_class(folder: Path) -> dict:
-    """Write one submission per student; return student -> expected points of every graded cell."""
+def build_class() -> dict:
+    """One submission per student: student -> (notebook, expected points of every graded cell)."""
     good = subs.filled("hw4")
-    other = subs.edit_source(with_sources(good, OTHER_CODE), "gated_solution", *OTHER_SHIFT)
-    students = {
+    other = subs.edit_source(subs.with_sources(good, OTHER_CODE), "gated_solution", *OTHER_SHIFT)
+    return {
         "alice_solution": (good, cells_except([])),
         "bob_untouched": (subs.release_notebook("hw4"), cells_except(list(POINTS))),
         "carol_other_code": (other, cells_except([])),
@@ -145,21 +136,11 @@ def build_class(folder: Path) -> dict:
         "frank_vertical_not_shifted": (subs.edit_source(good, "gated_solution", *NOT_SHIFTED),
                                        cells_except(NOT_SHIFTED_LOSES)),
     }
-    for student, (nb, _) in students.items():
-        subs.write(nb, folder / student / "hw4.ipynb")
-    return {student: expected for student, (_, expected) in students.items()}
 
 
 @pytest.fixture(scope="module")
 def graded_class(tmp_path_factory):
-    root = tmp_path_factory.mktemp("hw4_class")
-    expected = build_class(root / "submitted")
-    rows, stdout = subs.autograde_class("hw4", root / "submitted", root / "out", cell_timeout=60)
-    return {"rows": rows, "expected": expected, "out": root / "out", "stdout": stdout}
-
-
-def feedback(graded_class, student: str) -> str:
-    return visible_text((graded_class["out"] / "feedback" / f"{student}.html").read_text())
+    return subs.grade_class("hw4", tmp_path_factory.mktemp("hw4_class"), build_class())
 
 
 def test_the_wrong_and_other_submissions_really_differ_from_the_solution():
@@ -178,36 +159,22 @@ def test_the_wrong_and_other_submissions_really_differ_from_the_solution():
 
 @pytest.mark.parametrize("student", STUDENTS)
 def test_each_student_gets_the_expected_points_in_every_cell(graded_class, student):
-    row = graded_class["rows"][student]
-    expected = graded_class["expected"][student]
-    assert row["status"] == "graded", f"{student}: {row}"
-    found = {cell: float(row[cell]) for cell in POINTS}
-    assert found == expected, f"{student}: got {found}\n{graded_class['stdout']}"
-    assert float(row["score"]) == sum(expected.values())
-    assert float(row["max_score"]) == AUTO_POINTS + MANUAL_POINTS
+    graded_class.check_points(student, AUTO_POINTS + MANUAL_POINTS)
 
 
 def test_the_solution_leaves_only_the_written_answer_to_grade_by_hand(graded_class):
-    row = graded_class["rows"]["alice_solution"]
-    assert float(row["score"]) == AUTO_POINTS and float(row["manual_pending"]) == MANUAL_POINTS
-    assert float(graded_class["rows"]["bob_untouched"]["score"]) == 0
+    assert float(graded_class.rows["alice_solution"]["manual_pending"]) == MANUAL_POINTS
 
 
 def test_feedback_names_the_leak(graded_class):
-    itself = feedback(graded_class, "erin_type_b_first_layer")
+    itself = graded_class.feedback("erin_type_b_first_layer")
     assert re.search(r"output x\[c=0, h=(\d+), w=(\d+)\] depends on input x\[c=0, h=\1, w=\2\] \(itself\)", itself), \
         itself[-3000:]
-    later = feedback(graded_class, "frank_vertical_not_shifted")
+    later = graded_class.feedback("frank_vertical_not_shifted")
     assert "gated layers" in later and re.search(r"depends on input x\[c=0, h=\d+, w=\d+\] \(comes later\)", later), \
         later[-3000:]
 
 
 def test_feedback_hides_hidden_tests(graded_class):
-    secrets = hidden_test_lines(REPO / "solutions" / "hw4" / "hw4.ipynb")
-    pages = sorted((graded_class["out"] / "feedback").glob("*.html"))
-    assert len(pages) == len(graded_class["expected"]), [p.name for p in pages]
-    for page in pages:
-        text = page.read_text()
-        assert "HIDDEN TESTS" not in text and "BEGIN SOLUTION" not in text
-        assert not leaked_lines(visible_text(text), secrets), f"{page.name} shows hidden tests"
-    assert "NotImplementedError" in feedback(graded_class, "bob_untouched")
+    graded_class.check_feedback_hides_hidden_tests()
+    assert "NotImplementedError" in graded_class.feedback("bob_untouched")
