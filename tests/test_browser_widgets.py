@@ -10,8 +10,8 @@ import pytest
 
 from browser import chromium, lab_server, page  # noqa: F401  (pytest fixtures)
 from browser import (COURSE_DIR, control, nudge_slider, open_notebook, output_image_src,
-                     press_slider, run_all_cells, screenshot, set_dropdown, set_text, wait_for_image,
-                     wait_for_new_image, wait_until_idle, widget, widget_errors)
+                     press_slider, run_all_cells, screenshot, set_dropdown, set_text, set_toggle_buttons,
+                     slider_value, wait_for_image, wait_for_new_image, wait_until_idle, widget, widget_errors)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
@@ -56,6 +56,23 @@ def assert_png(path, min_bytes=5_000):
     assert len(data) > min_bytes, f"{path} is only {len(data)} bytes"
 
 
+def open_lecture_widget(page, server, notebook, css_class, timeout_s=120):
+    """Open a lecture, run all its cells, and return (its widget box, the widget's first picture)."""
+    open_notebook(page, server, notebook)
+    run_all_cells(page, timeout_s=timeout_s)
+    box = widget(page, css_class)
+    assert "ar-widget" in box.get_attribute("class")
+    assert widget_errors(page) == []
+    return box, wait_for_image(box)
+
+
+def screenshot_widget(page, box, tmp_path, name):
+    """Once the kernel is idle: a screenshot of the page and one of the widget alone."""
+    wait_until_idle(page)
+    assert_png(screenshot(page, tmp_path, name))
+    assert_png(screenshot(page, tmp_path, f"{name}-widget", locator=box), min_bytes=2_000)
+
+
 def check_slider_redraws(page, box, tmp_path, name):
     """Move the widget's first slider one step; its picture must change. Screenshots it."""
     before = wait_for_image(box)
@@ -63,9 +80,7 @@ def check_slider_redraws(page, box, tmp_path, name):
     assert new_value != old_value, "the slider did not move"
     after = wait_for_new_image(box, before)
     assert after.startswith("data:image/png")
-    wait_until_idle(page)
-    assert_png(screenshot(page, tmp_path, name))
-    assert_png(screenshot(page, tmp_path, f"{name}-widget", locator=box), min_bytes=2_000)
+    screenshot_widget(page, box, tmp_path, name)
 
 
 def test_smoke_widget_responds_to_its_slider(lab_server, page, tmp_path):
@@ -106,12 +121,7 @@ LECTURE_01 = "01_likelihood_and_histograms.ipynb"
 @pytest.mark.skipif(not (COURSE_DIR / LECTURE_01).exists(),
                     reason=f"course/{LECTURE_01} not written yet")
 def test_lecture_01_histogram_widget(lab_server, page, tmp_path):
-    open_notebook(page, lab_server, LECTURE_01)
-    run_all_cells(page)
-
-    box = widget(page, "ar-widget-histogram")
-    assert "ar-widget" in box.get_attribute("class")
-    assert widget_errors(page) == []
+    box, _ = open_lecture_widget(page, lab_server, LECTURE_01, "ar-widget-histogram")
     check_slider_redraws(page, box, tmp_path, "lecture01-histogram")
 
 
@@ -122,13 +132,8 @@ LECTURE_03 = "03_made.ipynb"
                     reason=f"course/{LECTURE_03} not written yet")
 @pytest.mark.timeout(420)
 def test_lecture_03_made_widget(lab_server, page, tmp_path):
-    open_notebook(page, lab_server, LECTURE_03)
-    run_all_cells(page, timeout_s=300)   # trains several small models
-
-    box = widget(page, "ar-widget-made")
-    assert "ar-widget" in box.get_attribute("class")
-    assert widget_errors(page) == []
-    first = wait_for_image(box)
+    # the lecture trains several small models before the widget
+    box, first = open_lecture_widget(page, lab_server, LECTURE_03, "ar-widget-made", timeout_s=300)
 
     # A new ordering redraws the network ...
     set_dropdown(box, "reversed", description="ordering")
@@ -140,9 +145,7 @@ def test_lecture_03_made_widget(lab_server, page, tmp_path):
     assert picked.startswith("data:image/png")
     press_slider(box, "Home", description="output")      # x0: generated last in reversed order
     last = wait_for_new_image(box, picked)
-    wait_until_idle(page)
-    assert_png(screenshot(page, tmp_path, "lecture03-made"))
-    assert_png(screenshot(page, tmp_path, "lecture03-made-widget", locator=box), min_bytes=2_000)
+    screenshot_widget(page, box, tmp_path, "lecture03-made")
 
     # Invalid hidden sizes: a message, and the last good picture stays.
     set_text(box, "8, lots", description="hidden sizes")
@@ -158,15 +161,8 @@ LECTURE_05 = "05_wavenet.ipynb"
                     reason=f"course/{LECTURE_05} not written yet")
 @pytest.mark.timeout(420)
 def test_lecture_05_receptive_field_widget(lab_server, page, tmp_path):
-    from browser import nudge_slider, press_slider, set_dropdown, slider_value
-
-    open_notebook(page, lab_server, LECTURE_05)
-    run_all_cells(page, timeout_s=300)   # trains three small WaveNets and times sampling
-
-    box = widget(page, "ar-widget-receptive-field")
-    assert "ar-widget" in box.get_attribute("class")
-    assert widget_errors(page) == []
-    first = wait_for_image(box)
+    # the lecture trains three small WaveNets and times sampling before the widget
+    box, first = open_lecture_widget(page, lab_server, LECTURE_05, "ar-widget-receptive-field", timeout_s=300)
 
     # Another dilation schedule redraws the stack ...
     set_dropdown(box, "1, 1, 1, ...", description="dilations")
@@ -188,8 +184,7 @@ def test_lecture_05_receptive_field_widget(lab_server, page, tmp_path):
     wait_for_new_image(box, deeper)
     wait_until_idle(page)
     assert slider_value(box, "layers") == "5" and slider_value(box, "output index") == "31"
-    assert_png(screenshot(page, tmp_path, "lecture05-receptive-field"))
-    assert_png(screenshot(page, tmp_path, "lecture05-receptive-field-widget", locator=box), min_bytes=2_000)
+    screenshot_widget(page, box, tmp_path, "lecture05-receptive-field")
 
 
 LECTURE_06 = "06_pixelcnn.ipynb"
@@ -199,15 +194,8 @@ LECTURE_06 = "06_pixelcnn.ipynb"
                     reason=f"course/{LECTURE_06} not written yet")
 @pytest.mark.timeout(480)
 def test_lecture_06_blind_spot_widget(lab_server, page, tmp_path):
-    from browser import set_toggle_buttons, slider_value
-
-    open_notebook(page, lab_server, LECTURE_06)
-    run_all_cells(page, timeout_s=360)   # trains four small PixelCNNs and samples from them
-
-    box = widget(page, "ar-widget-blind-spot")
-    assert "ar-widget" in box.get_attribute("class")
-    assert widget_errors(page) == []
-    plain = wait_for_image(box)
+    # the lecture trains four small PixelCNNs and samples from them before the widget
+    box, plain = open_lecture_widget(page, lab_server, LECTURE_06, "ar-widget-blind-spot", timeout_s=360)
 
     # The gated model gives another picture (its field has no blind spot) ...
     set_toggle_buttons(box, "gated PixelCNN", description="model")
@@ -222,5 +210,4 @@ def test_lecture_06_blind_spot_widget(lab_server, page, tmp_path):
     assert plain_moved.startswith("data:image/png") and len({plain, gated, moved, plain_moved}) == 4
     wait_until_idle(page)
     assert slider_value(box, "pixel row") == new_row and slider_value(box, "layers") == "5"
-    assert_png(screenshot(page, tmp_path, "lecture06-blind-spot"))
-    assert_png(screenshot(page, tmp_path, "lecture06-blind-spot-widget", locator=box), min_bytes=2_000)
+    screenshot_widget(page, box, tmp_path, "lecture06-blind-spot")
