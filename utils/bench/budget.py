@@ -1,4 +1,5 @@
 """Training for a fixed budget of CPU time, shared by the benchmarks that compare models."""
+import argparse
 import math
 import time
 
@@ -37,3 +38,15 @@ def print_results(rows: list[dict], num_dims: int) -> None:
         print(f"{row['model']:36s} {row['params']:8,d} {row['steps']:6d} {row['epochs']:6.2f} "
               f"{row['nats_per_dim']:9.4f} {row['nats_per_dim'] / math.log(2):9.4f} "
               f"{row['nats_per_dim'] * num_dims:10.1f}")
+
+
+def budget_arguments(description: str, batch_size: int) -> argparse.ArgumentParser:
+    """A parser with the options every CPU-budget benchmark shares; add the benchmark's own after."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--seconds", type=float, default=60, help="CPU seconds of training per model")
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads; 1 keeps CPU-time budgets comparable on a busy machine")
+    return parser

@@ -9,7 +9,6 @@ clock; one torch thread by default, because idle threads spinning while they wai
 also count as CPU time). Evaluation is not counted. Images are flattened in raster
 order, (N, 1, H, W) -> (N, H*W).
 """
-import argparse
 import math
 
 import torch
@@ -19,7 +18,7 @@ from ..models.fvsbn import FVSBN
 from ..models.made import MADE
 from ..models.nade import NADE
 from ..runtime import seed_everything
-from .budget import train_for_cpu_seconds
+from .budget import budget_arguments, train_for_cpu_seconds
 
 
 def build_models(num_inputs: int, num_values: int, hidden: int, masks: int) -> dict:
@@ -40,16 +39,10 @@ def test_nats_per_dim(model: torch.nn.Module, test: torch.Tensor, **log_prob_opt
 
 
 def main(argv=None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=60, help="CPU seconds of training per model")
+    parser = budget_arguments(__doc__.splitlines()[0], batch_size=100)
     parser.add_argument("--dataset", default="mnist_binary", help="a name from utils.data (mnist_binary, shapes, ...)")
     parser.add_argument("--hidden", type=int, default=500, help="MADE hidden width (NADE gets a quarter)")
     parser.add_argument("--masks", type=int, default=8, help="mask sets of the order-agnostic MADE")
-    parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads; 1 keeps CPU-time budgets comparable on a busy machine")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 

@@ -7,7 +7,6 @@ Both models see the same shuffled mini-batches and stop at the first step after 
 CPU seconds (time.process_time; one torch thread by default, so that other programs on the machine
 matter little). Evaluation on the test split is not counted.
 """
-import argparse
 
 import torch
 
@@ -16,7 +15,7 @@ from ..metrics import evaluate
 from ..models.gated_pixelcnn import GatedPixelCNN
 from ..models.pixelcnn import PixelCNN
 from ..runtime import seed_everything
-from .budget import print_results, train_for_cpu_seconds
+from .budget import budget_arguments, print_results, train_for_cpu_seconds
 
 
 def build_models(image_shape: tuple, num_values: int, hidden: int) -> dict:
@@ -28,15 +27,9 @@ def build_models(image_shape: tuple, num_values: int, hidden: int) -> dict:
 
 
 def main(argv=None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=60, help="CPU seconds of training per model")
+    parser = budget_arguments(__doc__.splitlines()[0], batch_size=32)
     parser.add_argument("--dataset", default="mnist_binary", help="an image dataset from utils.data")
     parser.add_argument("--hidden", type=int, default=30, help="hidden channels (a multiple of the colour channels)")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads; 1 keeps CPU-time budgets comparable on a busy machine")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 

@@ -7,7 +7,6 @@ A recurrent model (GRU) and a WaveNet, each with and without position inputs, tr
 CPU time on the same mini-batches (time.process_time; one torch thread by default). Prints test
 nats/dim and nats per image.
 """
-import argparse
 
 import torch
 
@@ -16,7 +15,7 @@ from ..metrics import evaluate
 from ..models.rnn import AutoregressiveRNN
 from ..models.wavenet import WaveNet
 from ..runtime import seed_everything
-from .budget import print_results, train_for_cpu_seconds
+from .budget import budget_arguments, print_results, train_for_cpu_seconds
 
 
 def build_models(image_shape: tuple, num_values: int, hidden: int) -> dict:
@@ -32,15 +31,9 @@ def build_models(image_shape: tuple, num_values: int, hidden: int) -> dict:
 
 
 def main(argv=None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=60, help="CPU seconds of training per model")
+    parser = budget_arguments(__doc__.splitlines()[0], batch_size=32)
     parser.add_argument("--dataset", default="mnist_binary", help="a single-channel image dataset from utils.data")
     parser.add_argument("--hidden", type=int, default=64, help="GRU hidden size (WaveNet gets half as channels)")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads; 1 keeps CPU-time budgets comparable on a busy machine")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
