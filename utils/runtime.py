@@ -33,3 +33,21 @@ def get_device(prefer: str | None = None) -> torch.device:
 def is_autograding() -> bool:
     """True while nbgrader executes a notebook (it sets NBGRADER_EXECUTION)."""
     return bool(os.environ.get("NBGRADER_EXECUTION"))
+
+
+SCALES = ("cpu", "gpu")
+
+
+def check_scale(scale: str) -> str:
+    """Check a notebook's SCALE knob and return it.
+
+    "cpu" (the default) sizes every experiment for about a minute on a laptop CPU; "gpu" switches to
+    full-size settings, which only make sense with a CUDA GPU: on a machine without one this says so
+    instead of silently running the big settings on the CPU for hours.
+    """
+    if scale not in SCALES:
+        raise ValueError(f"SCALE must be one of {SCALES}, got {scale!r}")
+    if scale == "gpu" and not torch.cuda.is_available():
+        raise RuntimeError('SCALE = "gpu" runs the full-size settings, which need a CUDA GPU, and none is available '
+                           'here. Use SCALE = "cpu", or pick a GPU runtime (on Colab: Runtime > Change runtime type).')
+    return scale

@@ -5,6 +5,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .metrics import evaluate
+from .runtime import get_device
 from .validation import check_positive_int
 
 
@@ -18,10 +19,12 @@ class History:
     test_losses: list = field(default_factory=list)
 
 
-def _as_tuple(data) -> tuple:
+def _as_tuple(data, name: str) -> tuple:
+    if hasattr(data, "train") and hasattr(data, "test"):
+        raise TypeError(f"{name} is a whole Dataset; pass one of its splits, e.g. data.train (and data.test)")
     tensors = tuple(data) if isinstance(data, (tuple, list)) else (data,)
     if not tensors or not all(isinstance(t, torch.Tensor) for t in tensors):
-        raise TypeError("data must be a tensor x or a tuple of tensors (x, labels)")
+        raise TypeError(f"{name} must be a tensor x or a tuple of tensors (x, labels), got {type(data).__name__}")
     if any(len(t) != len(tensors[0]) for t in tensors):
         raise ValueError(f"all tensors in data must have the same length, got {[len(t) for t in tensors]}")
     return tensors
@@ -38,9 +41,11 @@ def fit(model: torch.nn.Module, train_data, test_data, *, epochs: int = 10, batc
     """
     check_positive_int(epochs, "epochs")
     check_positive_int(batch_size, "batch_size")
-    train_data, test_data = _as_tuple(train_data), _as_tuple(test_data)
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    train_data, test_data = _as_tuple(train_data, "train_data"), _as_tuple(test_data, "test_data")
     if device is not None:
-        model.to(device)
+        model.to(get_device(str(device)))
     device = next(model.parameters()).device
     optimizers = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
     if optimizer not in optimizers:
