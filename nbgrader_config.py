@@ -1,19 +1,24 @@
-"""nbgrader configuration for the course (used by `python -m utils.grading` and plain `nbgrader`)."""
+"""nbgrader configuration for the course (used by `python -m utils.grading` and plain `nbgrader`).
+
+Autograding never runs student code in nbgrader's own process: `TrustedResults` takes the place of
+nbgrader's Execute step. It runs each submission in a bubblewrap sandbox and decides every graded
+test cell by its hidden test in the trusted grader (see utils/grading/), then nbgrader's own
+SaveAutoGrades writes the points into gradebook.db, so formgrader, feedback and export work as usual.
+"""
 c = get_config()  # noqa: F821  (provided by nbgrader when it loads this file)
 
 c.CourseDirectory.course_id = "ar-course"
 c.CourseDirectory.source_directory = "solutions"     # instructor notebooks: solutions + hidden tests
 c.CourseDirectory.release_directory = "assignments"  # student versions, committed to the repository
 
-# Every cell gets at most this many seconds when autograding; a cell that runs longer is
-# interrupted and recorded as an error, and grading goes on with the next cell.
-c.Execute.timeout = 60
-c.Execute.interrupt_on_timeout = True
-
-# nbgrader scores a test cell 0 if it writes anything to stderr. Warnings and progress bars are not
-# failures, so they are dropped before scoring (errors still count).
-c.IgnorePattern.enabled = True
-c.IgnorePattern.pattern = r"Warning|\d+%\|"
+c.Autograde.autograde_preprocessors = [
+    "utils.grading.gradebook.TrustedResults",        # sandboxed run + trusted verdicts (instead of Execute)
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
 
 # A student who deletes a graded test cell gets it back (and is graded on it).
 c.OverwriteCells.add_missing_cells = True
@@ -22,11 +27,11 @@ c.OverwriteCells.add_missing_cells = True
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
-# Feedback must never show hidden tests: strip their source and reduce tracebacks to the message.
+# Feedback never shows hidden tests: their source is removed and errors show only their message.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     "nbgrader.preprocessors.ClearHiddenTests",
-    "utils.grading.HideTestInternals",
+    "utils.grading.gradebook.HideTestInternals",
 ]
 c.ClearHiddenTests.enforce_metadata = False

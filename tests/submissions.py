@@ -13,7 +13,7 @@ from pathlib import Path
 
 import nbformat
 
-from utils.grading import grade_id, hidden_test_lines, leaked_lines, visible_text
+from utils.grading.notebooks import grade_id, hidden_test_lines, leaked_lines, visible_text
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -113,10 +113,13 @@ def points_except(points: dict, lost: list[str]) -> dict:
     return {cell: (0 if cell in lost else value) for cell, value in points.items()}
 
 
-def autograde_class(assignment: str, submitted: Path, out: Path, cell_timeout: int = 60) -> tuple[dict, str]:
+def autograde_class(assignment: str, submitted: Path, out: Path, cell_timeout: int = 60, jobs: int = 2,
+                    course_dir: Path | None = None) -> tuple[dict, str]:
     """Grade a folder of submissions with the instructor's command; return (rows by student, its output)."""
+    course_dir = course_dir or out.parent / "course"
     result = subprocess.run([sys.executable, "-m", "utils.grading", "autograde", assignment, str(submitted),
-                             "--out", str(out), "--cell-timeout", str(cell_timeout)],
+                             "--course-dir", str(course_dir), "--out", str(out), "--cell-timeout", str(cell_timeout),
+                             "--jobs", str(jobs)],
                             cwd=REPO, capture_output=True, text=True, timeout=2400)
     assert result.returncode == 0, result.stdout + result.stderr
     with open(out / "grades.csv") as handle:

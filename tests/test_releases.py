@@ -5,7 +5,8 @@ import nbformat
 import pytest
 
 import submissions as subs
-from utils.grading import SOLUTION_MARKERS, grade_id, hidden_test_lines, leaked_lines, release
+from utils.grading.cli import release
+from utils.grading.notebooks import SOLUTION_MARKERS, grade_id, hidden_test_lines, leaked_lines
 
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENTS = sorted(p.name for p in (REPO / "solutions").iterdir() if p.is_dir())

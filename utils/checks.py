@@ -60,6 +60,17 @@ def position_name(p: int, input_shape: Sequence[int]) -> str:
 # which inputs reach which outputs
 
 
+def made_connectivity(masks: list[torch.Tensor]) -> torch.Tensor:
+    """(D, D) number of paths from input j to output i through a stack of masks (input mask first).
+
+    > 0 exactly where output i can see input j: MADE's connectivity, read off its masks alone.
+    """
+    paths = masks[0]
+    for mask in masks[1:]:
+        paths = mask @ paths
+    return paths
+
+
 def _default_outputs(model: torch.nn.Module) -> Callable:
     def outputs(x):
         return model(x).reshape(len(x), x[0].numel(), -1)

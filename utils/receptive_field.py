@@ -14,8 +14,6 @@ import torch
 from torch import nn
 
 from .checks import dependency_report
-from .models.gated_pixelcnn import GatedPixelCNN
-from .models.pixelcnn import PixelCNN
 from .validation import check_positive_int
 
 MODEL_KINDS = ("pixelcnn", "gated")
@@ -58,6 +56,8 @@ class ReceptiveField:
 def build_model(model_kind: str, num_layers: int, kernel_size: int, image_size: int,
                 hidden_channels: int = 8) -> nn.Module:
     """A small binary single-channel model: num_layers masked k x k layers, the first one type A."""
+    from .models.gated_pixelcnn import GatedPixelCNN   # imported here: graded homework may not see the models
+    from .models.pixelcnn import PixelCNN
     if model_kind == "pixelcnn":
         return PixelCNN((1, image_size, image_size), 2, hidden_channels, num_blocks=num_layers - 1,
                         first_kernel_size=kernel_size, kernel_size=kernel_size)

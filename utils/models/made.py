@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checks import generation_rank
+from ..checks import generation_rank, made_connectivity
 from ..sampling import categorical_log_prob, sample_categorical
 from ..validation import check_discrete, check_positive_int, check_same_device
 
@@ -86,14 +86,6 @@ def made_masks(degrees: list[torch.Tensor]) -> list[torch.Tensor]:
     masks = [(above[:, None] >= below[None, :]).float() for below, above in zip(degrees, degrees[1:])]
     masks.append((degrees[0][:, None] > degrees[-1][None, :]).float())
     return masks
-
-
-def made_connectivity(masks: list[torch.Tensor]) -> torch.Tensor:
-    """(D, D) number of paths from input j to output i; > 0 exactly where output i can see input j."""
-    paths = masks[0]
-    for mask in masks[1:]:
-        paths = mask @ paths
-    return paths
 
 
 def dead_units(masks: list[torch.Tensor]) -> list[torch.Tensor]:
