@@ -13,7 +13,8 @@ from pathlib import Path
 
 import nbformat
 
-from utils.grading.notebooks import grade_id, hidden_test_lines, leaked_lines, visible_text
+from utils.grading.notebooks import (filled_release, grade_id, hidden_test_lines, leaked_lines,
+                                     solution_region_removed, visible_text)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -28,7 +29,7 @@ def release_notebook(assignment: str):
 
 def strip_markers(source: str) -> str:
     """Solution text without the ### BEGIN/END SOLUTION lines."""
-    return "\n".join(line for line in source.splitlines() if not re.search(r"(BEGIN|END) SOLUTION", line))
+    return solution_region_removed(source)
 
 
 def solution_region_lines(source: str) -> list[str]:
@@ -46,13 +47,7 @@ def solution_region_lines(source: str) -> list[str]:
 
 def filled(assignment: str):
     """The released notebook with every solution cell replaced by the reference solution."""
-    solutions = {grade_id(c): c.source for c in source_notebook(assignment).cells
-                 if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
-    nb = release_notebook(assignment)
-    for cell in nb.cells:
-        if grade_id(cell) in solutions:
-            cell.source = strip_markers(solutions[grade_id(cell)])
-    return nb
+    return filled_release(source_notebook(assignment), release_notebook(assignment))
 
 
 def cell_index(nb, gid: str) -> int:

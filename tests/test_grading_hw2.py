@@ -1,9 +1,10 @@
 """Homework 2 through real nbgrader: release, and a class of submissions graded once.
 
 Students: the reference solution, the untouched release, two correct homeworks written differently
-(another degree convention; boolean masks and other code everywhere) and two wrong ones (an output
-mask that lets each output see its own input; degrees that ignore the ordering). Each wrong one must
-lose exactly the marks of the cells that its mistake breaks, and its feedback must say what leaked.
+(another degree convention; boolean masks and other code everywhere) and three wrong ones (an output
+mask that lets each output see its own input; degrees that ignore the ordering; hidden degrees drawn
+with the global random generator instead of the one passed in). Each wrong one must lose exactly the
+marks of the cells that its mistake breaks, and its feedback must say what is wrong.
 """
 import re
 
@@ -145,10 +146,13 @@ BOOLEAN_MADE_EDITS = [
 
 LEAK = ("degrees[-1][None, :] < degrees[0][:, None]", "degrees[-1][None, :] <= degrees[0][:, None]")
 IGNORED_ORDERING = ("input_degrees[ordering] = torch.arange", "input_degrees[:] = torch.arange")
+IGNORED_GENERATOR = ("torch.randint(low, num_inputs, (size,), generator=generator)", "torch.randint(low, num_inputs, (size,))")
 # an output that sees its own input: every mask check fails, and so do the two trained MADEs
 LEAK_LOSES = ["test_made_masks", "test_made_masks_orderings", "test_made_training", "test_order_agnostic"]
 # natural order everywhere: the orderings check fails, and the order-agnostic MADE's mask sets leak
 IGNORED_ORDERING_LOSES = ["test_made_masks_orderings", "test_order_agnostic"]
+# still autoregressive in every ordering, and the trained MADEs still reach the target: only the degree cell is lost
+IGNORED_GENERATOR_LOSES = ["test_made_masks"]
 
 
 def cells_except(lost: list[str]) -> dict:
@@ -169,6 +173,8 @@ def build_class() -> dict:
         "erin_output_sees_itself": (subs.edit_source(good, "masks_solution", *LEAK), cells_except(LEAK_LOSES)),
         "frank_ignores_ordering": (subs.edit_source(good, "masks_solution", *IGNORED_ORDERING),
                                    cells_except(IGNORED_ORDERING_LOSES)),
+        "grace_ignores_generator": (subs.edit_source(good, "masks_solution", *IGNORED_GENERATOR),
+                                    cells_except(IGNORED_GENERATOR_LOSES)),
     }
 
 
@@ -177,20 +183,13 @@ def graded_class(tmp_path_factory):
     return subs.grade_class("hw2", tmp_path_factory.mktemp("hw2_class"), build_class())
 
 
-def test_the_wrong_submissions_really_differ_from_the_solution():
-    good = subs.filled("hw2")
-    for old, new in [LEAK, IGNORED_ORDERING]:
-        changed = subs.edit_source(good, "masks_solution", old, new)
-        assert changed.cells[subs.cell_index(changed, "masks_solution")].source != \
-               good.cells[subs.cell_index(good, "masks_solution")].source
-
-
 # -------------------------------------------------------------------------------------------------
 # the graded class
 
 
 @pytest.mark.parametrize("student", ["alice_solution", "bob_untouched", "carol_zero_based_degrees",
-                                     "dan_boolean_masks", "erin_output_sees_itself", "frank_ignores_ordering"])
+                                     "dan_boolean_masks", "erin_output_sees_itself", "frank_ignores_ordering",
+                                     "grace_ignores_generator"])
 def test_each_student_gets_the_expected_points_in_every_cell(graded_class, student):
     graded_class.check_points(student, AUTO_POINTS + MANUAL_POINTS)
 
@@ -199,11 +198,14 @@ def test_the_solution_leaves_only_the_written_answer_to_grade_by_hand(graded_cla
     assert float(graded_class.rows["alice_solution"]["manual_pending"]) == MANUAL_POINTS
 
 
-def test_feedback_names_the_leak(graded_class):
+def test_feedback_says_what_is_wrong(graded_class):
     itself = graded_class.feedback("erin_output_sees_itself")
     assert re.search(r"output x\[(\d+)\] depends on input x\[\1\] \(itself\)", itself), itself[-3000:]
     later = graded_class.feedback("frank_ignores_ordering")
     assert re.search(r"output x\[\d+\] depends on input x\[\d+\] \(comes later\)", later), later[-3000:]
+    generator = graded_class.feedback("grace_ignores_generator")
+    assert "same state gave different hidden degrees" in generator and "pass generator= to every random call" in generator, \
+        generator[-3000:]
 
 
 def test_feedback_hides_hidden_tests(graded_class):

@@ -2,9 +2,11 @@
 
 Students: the reference solution, the untouched release, one correct homework written differently
 (top-k by sorting and an inverse-CDF draw, convolution padded on both sides then cropped, a cache
-that keeps plain lists and reruns each layer on its short window) and two wrong ones (a convolution
-padded on the wrong side; a cache that reads its taps before pushing the new input, one step stale).
-Each wrong one must lose exactly the marks of its own part, and its feedback must say what is wrong.
+that keeps plain lists and reruns each layer on its short window) and three wrong ones (a convolution
+padded on the wrong side; a cache that reads its taps before pushing the new input, one step stale;
+sampling that multiplies the logits by the temperature instead of dividing them). Each wrong one
+must lose exactly the marks of its own part (the hidden tests install reference parts around the
+part they grade, and test top-k apart from the temperature), and its feedback must say what is wrong.
 (That assignments/hw3 is current and holds no solution or hidden test is checked in test_releases.py.)
 """
 import re
@@ -91,6 +93,7 @@ def cached_step(model, previous, queues):
 # wrong homework: what it breaks
 
 WRONG_SIDE = ("F.pad(x, (left_padding, 0))", "F.pad(x, (0, left_padding))")
+TEMPERATURE_TIMES = ("logits = logits / temperature", "logits = logits * temperature")
 STALE_CACHE = ("""        queue.append(h)
         taps = torch.stack([queue[j * conv.dilation] for j in range(conv.kernel_size)], dim=2)   # (n, C, k)
 """, """        taps = torch.stack([queue[j * conv.dilation] for j in range(conv.kernel_size)], dim=2)   # (n, C, k)
@@ -112,6 +115,8 @@ def build_class() -> dict:
         "dan_pads_the_wrong_side": (subs.edit_source(good, "causal_conv_solution", *WRONG_SIDE),
                                     cells_except(["test_causal_conv"])),
         "erin_stale_cache": (subs.edit_source(good, "cache_solution", *STALE_CACHE), cells_except(["test_cached_generation"])),
+        "frank_multiplies_by_the_temperature": (subs.edit_source(good, "sampling_solution", *TEMPERATURE_TIMES),
+                                                cells_except(["test_sample_temperature"])),
     }
 
 
@@ -120,19 +125,13 @@ def graded_class(tmp_path_factory):
     return subs.grade_class("hw3", tmp_path_factory.mktemp("hw3_class"), build_class())
 
 
-def test_the_wrong_submissions_really_differ_from_the_solution():
-    good = subs.filled("hw3")
-    for gid, (old, new) in [("causal_conv_solution", WRONG_SIDE), ("cache_solution", STALE_CACHE)]:
-        changed = subs.edit_source(good, gid, old, new)
-        assert changed.cells[subs.cell_index(changed, gid)].source != good.cells[subs.cell_index(good, gid)].source
-
-
 # -------------------------------------------------------------------------------------------------
 # the graded class
 
 
 @pytest.mark.parametrize("student", ["alice_solution", "bob_untouched", "carol_written_differently",
-                                     "dan_pads_the_wrong_side", "erin_stale_cache"])
+                                     "dan_pads_the_wrong_side", "erin_stale_cache",
+                                     "frank_multiplies_by_the_temperature"])
 def test_each_student_gets_the_expected_points_in_every_cell(graded_class, student):
     graded_class.check_points(student, AUTO_POINTS + MANUAL_POINTS)
 
@@ -146,6 +145,8 @@ def test_feedback_says_what_is_wrong(graded_class):
     assert re.search(r"output x\[(\d+)\] depends on input x\[\d+\] \((itself|comes later)\)", leak), leak[-3000:]
     stale = graded_class.feedback("erin_stale_cache")
     assert re.search(r"the cached logits at t = \d+ is off by", stale), stale[-3000:]
+    tempered = graded_class.feedback("frank_multiplies_by_the_temperature")
+    assert re.search(r"at temperature [\d.]+ the frequencies differ from softmax\(logits / T\)", tempered), tempered[-3000:]
 
 
 def test_feedback_hides_hidden_tests(graded_class):

@@ -2,9 +2,10 @@
 
 Students: the reference solution, the untouched release, a correct homework written differently
 (masks from index grids, another shift, label biases that start at zero, its own training loop) and
-two wrong ones (a type B mask in the first layer; a vertical stack that is not shifted down). Each
-wrong one must lose exactly the marks of the part that its mistake breaks, and its feedback must say
-what leaked.
+three wrong ones (a type B mask in the first layer; a vertical stack that is not shifted down; a type B
+mask that hides an earlier pixel, which the visible check must catch). Each wrong one must lose exactly
+the marks of the part that its mistake breaks (the hidden tests of the later parts use the reference
+masks), and its feedback must say what is wrong.
 """
 import re
 
@@ -111,12 +112,16 @@ OTHER_SHIFT = ("return F.pad(v, (0, 0, 1, 0))[:, :, :-1, :]",
 TYPE_B_FIRST = ('layers = [MaskedConv2d(channels, hidden_channels, 7, "A", color_groups)]',
                 'layers = [MaskedConv2d(channels, hidden_channels, 7, "B", color_groups)]')
 NOT_SHIFTED = ("self.vertical_to_horizontal(shift_down(v_features))", "self.vertical_to_horizontal(v_features)")
+B_HIDES_CORNER = ("mask[centre, centre] = 1            # type B may pass on the pixel's own features",
+                  "mask[centre, centre] = 1\n        mask[:centre, -1] = 0            # (wrong) hides the top-right corner")
 # the first layer sees the pixel itself: the PixelCNN part (model and training) is lost, nothing else
 TYPE_B_FIRST_LOSES = ["test_pixelcnn_model", "test_pixelcnn_training"]
 # the horizontal stack receives the current row, right of the pixel included: the gated part is lost
 NOT_SHIFTED_LOSES = ["test_gated_layer"]
+# type B hides an earlier pixel: only the mask cell is lost (the models are graded with the reference masks)
+B_HIDES_CORNER_LOSES = ["test_make_mask"]
 STUDENTS = ["alice_solution", "bob_untouched", "carol_other_code", "erin_type_b_first_layer",
-            "frank_vertical_not_shifted"]
+            "frank_vertical_not_shifted", "grace_type_b_hides_a_corner"]
 
 
 def cells_except(lost: list[str]) -> dict:
@@ -135,22 +140,14 @@ def build_class() -> dict:
                                     cells_except(TYPE_B_FIRST_LOSES)),
         "frank_vertical_not_shifted": (subs.edit_source(good, "gated_solution", *NOT_SHIFTED),
                                        cells_except(NOT_SHIFTED_LOSES)),
+        "grace_type_b_hides_a_corner": (subs.edit_source(good, "mask_solution", *B_HIDES_CORNER),
+                                        cells_except(B_HIDES_CORNER_LOSES)),
     }
 
 
 @pytest.fixture(scope="module")
 def graded_class(tmp_path_factory):
     return subs.grade_class("hw4", tmp_path_factory.mktemp("hw4_class"), build_class())
-
-
-def test_the_wrong_and_other_submissions_really_differ_from_the_solution():
-    good = subs.filled("hw4")
-    for gid, (old, new) in [("pixelcnn_solution", TYPE_B_FIRST), ("gated_solution", NOT_SHIFTED),
-                            ("gated_solution", OTHER_SHIFT)]:
-        changed = subs.edit_source(good, gid, old, new)
-        assert changed.cells[subs.cell_index(changed, gid)].source != good.cells[subs.cell_index(good, gid)].source
-    for gid, source in OTHER_CODE.items():
-        assert source.strip() != good.cells[subs.cell_index(good, gid)].source.strip()
 
 
 # -------------------------------------------------------------------------------------------------
@@ -166,13 +163,16 @@ def test_the_solution_leaves_only_the_written_answer_to_grade_by_hand(graded_cla
     assert float(graded_class.rows["alice_solution"]["manual_pending"]) == MANUAL_POINTS
 
 
-def test_feedback_names_the_leak(graded_class):
+def test_feedback_says_what_is_wrong(graded_class):
     itself = graded_class.feedback("erin_type_b_first_layer")
     assert re.search(r"output x\[c=0, h=(\d+), w=(\d+)\] depends on input x\[c=0, h=\1, w=\2\] \(itself\)", itself), \
         itself[-3000:]
     later = graded_class.feedback("frank_vertical_not_shifted")
     assert "gated layers" in later and re.search(r"depends on input x\[c=0, h=\d+, w=\d+\] \(comes later\)", later), \
         later[-3000:]
+    hidden = graded_class.feedback("grace_type_b_hides_a_corner")
+    assert "make_mask(3, 'B') hides earlier pixels at (row, col) [(0, 2)]" in hidden, hidden[-3000:]   # the visible check
+    assert re.search(r"make_mask\(\d, 'B'\) hides an earlier pixel inside the kernel", hidden), hidden[-3000:]
 
 
 def test_feedback_hides_hidden_tests(graded_class):

@@ -67,19 +67,17 @@ def plot_joint_2d(true_density, learned_density, samples=None, title: str = ""):
 
 
 def image_grid(images, num_values: int, nrow: int = 8, pad: int = 1) -> np.ndarray:
-    """Tile images (N, C, H, W) with values in [0, K) into one float array in [0, 1] for imshow."""
-    images = _numpy(images).astype(np.float64) / max(num_values - 1, 1)
-    if images.ndim != 4:
-        raise ValueError(f"images must have shape (N, C, H, W), got {images.shape}")
-    n, channels, height, width = images.shape
-    ncol = min(nrow, n)
-    rows = -(-n // ncol)
-    grid = np.ones((channels, rows * (height + pad) + pad, ncol * (width + pad) + pad)) * 0.5
-    for i in range(n):
-        r, c = divmod(i, ncol)
-        top, left = pad + r * (height + pad), pad + c * (width + pad)
-        grid[:, top:top + height, left:left + width] = images[i]
-    return grid[0] if channels == 1 else grid.transpose(1, 2, 0)
+    """Tile images (N, C, H, W) with values in [0, K) into one float array in [0, 1] for imshow.
+
+    The tiling is torchvision's `make_grid`, with a grey border of `pad` pixels around each image.
+    """
+    from torchvision.utils import make_grid
+    images = torch.as_tensor(_numpy(images))
+    if images.dim() != 4:
+        raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
+    channels = images.shape[1]
+    grid = make_grid(images.double() / max(num_values - 1, 1), nrow=min(nrow, len(images)), padding=pad, pad_value=0.5)
+    return grid[0].numpy() if channels == 1 else grid.permute(1, 2, 0).numpy()
 
 
 def plot_samples(images, num_values: int, nrow: int = 8, title: str = "", scale: float = 0.6):

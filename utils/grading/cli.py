@@ -1,6 +1,7 @@
 """The instructor's commands: release, autograde, feedback, export (python -m utils.grading ...)."""
 import argparse
 import os
+import shutil
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -24,7 +25,6 @@ python -m utils.grading export hw [--course-dir DIR]        grades.csv from the 
 
 def release(assignment: str, destination: Path | None = None) -> Path:
     """Generate the student version of `assignment` (default into assignments/<hw>) with real nbgrader."""
-    import shutil
     import tempfile
     if not (REPO_ROOT / "solutions" / assignment).is_dir():
         known = sorted(p.name for p in (REPO_ROOT / "solutions").iterdir() if p.is_dir())
@@ -53,7 +53,18 @@ def _executor(jobs: int, scheduler: str | None):
         from distributed import Client
         return Client(scheduler)
     import multiprocessing
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_die_with_the_grader)
+
+
+def _die_with_the_grader() -> None:
+    """A worker (and so its sandbox, started with --die-with-parent) is killed when the grader dies."""
+    try:
+        import ctypes
+        import signal
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _completed(executor, futures):
@@ -91,7 +102,10 @@ def autograde(assignment: str, submissions: Path, course_dir: Path | None = None
     executor = _executor(jobs, scheduler)
     futures = {}
     try:
+        originals = course.root / ".grading" / assignment / "originals"      # what each student handed in, untouched
+        originals.mkdir(parents=True, exist_ok=True)
         for student, path in found.items():
+            shutil.copyfile(path, originals / f"{student}.ipynb")
             try:
                 nb, notes = sanitize(path, release_nb)
             except SubmissionUnreadable as error:
@@ -131,13 +145,16 @@ def _finish(course: Course, assignment: str, student: str, notes: list, future, 
         return row
     row["notes"] += result["notes"]
     row["flags"] = [f"flagged for review: {flag}" for flag in result["flags"]]
+    row["seconds"] = dict(result["seconds"])
     if not result["graded"]:
         return row
+    started = time.monotonic()
     try:
         course.record(assignment, student, result)
     except GradingError as error:
         row["notes"].append(str(error).splitlines()[0])
         return row
+    row["seconds"]["gradebook"] = round(time.monotonic() - started, 2)
     scores = course.scores(assignment, student)
     row.update(status="graded", score=scores["score"], manual_pending=scores["manual_pending"], cells=scores["cells"])
     return row
@@ -145,7 +162,6 @@ def _finish(course: Course, assignment: str, student: str, notes: list, future, 
 
 def _copy_feedback(course: Course, assignment: str, students: list[str], out: Path) -> None:
     """out/feedback/<student>.html for every graded student (nbgrader's pages, hidden tests removed)."""
-    import shutil
     (out / "feedback").mkdir(parents=True, exist_ok=True)
     for student in students:
         page = course.feedback_page(assignment, student)

@@ -32,6 +32,22 @@ def is_locked(cell) -> bool:
     return bool(nbgrader_metadata(cell).get("locked"))
 
 
+def solution_region_removed(source: str) -> str:
+    """An instructor cell's source without its `### BEGIN/END SOLUTION` marker lines (the solution kept)."""
+    return "\n".join(line for line in source.splitlines() if not re.search(r"(BEGIN|END) SOLUTION", line))
+
+
+def filled_release(source_notebook, release_notebook):
+    """The release with every answer cell filled in from the instructor's solution: a full-marks submission."""
+    import copy
+    answers = {grade_id(c): c.source for c in source_notebook.cells if nbgrader_metadata(c).get("solution")}
+    filled = copy.deepcopy(release_notebook)
+    for cell in filled.cells:
+        if grade_id(cell) in answers:
+            cell.source = solution_region_removed(answers[grade_id(cell)])
+    return filled
+
+
 def split_hidden(source: str) -> tuple[str, str]:
     """(visible part, hidden part) of a test cell's source; the hidden part without its markers."""
     visible, hidden, inside = [], [], False

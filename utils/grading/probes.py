@@ -69,5 +69,16 @@ def to_double(module):
     return module.double()
 
 
+def run_steps(make_state, step, model, inputs) -> list:
+    """[step(model, inputs[:, t], state) for each t], state = make_state(model, len(inputs)).
+
+    The state (e.g. a cache of queues) stays here between the steps, whatever it is made of, and is
+    changed only by `step`; what crosses to the grader is the list of outputs, one per step.
+    """
+    state = make_state(model, len(inputs))
+    with torch.no_grad():
+        return [step(model, inputs[:, t], state) for t in range(inputs.shape[1])]
+
+
 __all__ = ["randomize_parameters", "parameter_gradients", "argument_gradients", "module_layout", "load_weights",
-           "set_submodules", "to_double"]
+           "set_submodules", "to_double", "run_steps"]

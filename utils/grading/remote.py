@@ -138,6 +138,8 @@ class SubmissionSide:
             return value.item() if value.ndim == 0 else torch.from_numpy(value.copy())
         if isinstance(value, torch.Size):
             return tuple(int(v) for v in value)
+        if isinstance(value, torch.Generator):               # crosses as a copy of its state
+            return {"__generator__": value.get_state(), "device": str(value.device)}
         if type(value) in (list, tuple) and depth < 20:
             return type(value)(self.export(v, depth + 1) for v in value)
         if isinstance(value, dict) and all(type(k) is str for k in value) and depth < 20:
@@ -246,11 +248,21 @@ class GraderObject(nn.Module):
         return f"<{object.__getattribute__(self, '_kind')} of the grader>"
 
 
-def serve(path: str, namespace: dict) -> None:
-    """Answer the grader's requests on the Unix socket `path` until it closes (runs in the kernel)."""
+def serve_in_background(path: str, namespace: dict) -> None:
+    """Listen on the Unix socket `path` now and answer the grader from a thread once it connects.
+
+    The sandbox starts this in the kernel before the student's first cell, so nothing the student
+    does to the kernel's cell execution (input transformers, a hung cell) can keep the grader out.
+    """
+    import threading
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(1)
+    threading.Thread(target=serve, args=(listener, namespace), daemon=True, name="grader").start()
+
+
+def serve(listener: socket.socket, namespace: dict) -> None:
+    """Answer the grader's requests on the first connection to `listener` until the grader closes it."""
     connection, _ = listener.accept()
     listener.close()
 
@@ -346,6 +358,10 @@ class Link:
     def incoming(self, value):
         if isinstance(value, dict) and "__remote__" in value:
             return Remote(self, value["__remote__"], str(value.get("type", "object")))
+        if isinstance(value, dict) and "__generator__" in value and type(value["__generator__"]) is torch.Tensor:
+            generator = torch.Generator()
+            generator.set_state(value["__generator__"].to(torch.uint8))
+            return generator
         if type(value) in (list, tuple):
             return type(value)(self.incoming(v) for v in value)
         if isinstance(value, dict):
@@ -483,4 +499,4 @@ def deactivate(token) -> None:
 
 
 __all__ = ["submission", "secret_seed", "run_probe", "Remote", "Submission", "SubmissionError", "SubmissionLost",
-           "serve", "SocketLink", "LocalLink", "activate", "deactivate"]
+           "serve_in_background", "SocketLink", "LocalLink", "activate", "deactivate"]

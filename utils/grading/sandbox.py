@@ -12,10 +12,11 @@ Outside (trusted): `Sandbox` starts Debian's bubblewrap (`bwrap`) with
   number of processes, file size.
 Where bubblewrap cannot run, grading stops with an error unless the instructor passes --unsafe.
 
-Inside (untrusted): `python -m utils.grading.sandbox NOTEBOOK` executes the notebook cell by cell
-in a Jupyter kernel (a time limit per cell, output capped as it arrives; a cell that kills the
-kernel is skipped and the notebook run again without it), writes the executed notebook, and then
-lets the grader call into the kernel over a Unix socket (utils.grading.remote.serve).
+Inside (untrusted): `python -m utils.grading.sandbox NOTEBOOK` starts a Jupyter kernel, has it
+listen for the grader on a Unix socket before any student code runs (utils.grading.remote.
+serve_in_background), executes the notebook cell by cell (a time limit per cell, output capped as
+it arrives; a cell that kills the kernel is skipped and the notebook run again without it), writes
+the executed notebook and waits: the grader then calls into the kernel, and stops the sandbox.
 """
 import json
 import os
@@ -126,6 +127,7 @@ class Sandbox:
         self.folder: Path | None = None
         self.process: subprocess.Popen | None = None
         self.link = None
+        self.cell_seconds = None                  # time the notebook's cells took (reported from inside)
         self.uid = 100000 + os.getpid() % 50000 if os.geteuid() == 0 else None
 
     def __enter__(self):
@@ -207,6 +209,10 @@ class Sandbox:
                 break
             time.sleep(0.05)
         executed = self._read_executed(work)
+        try:
+            self.cell_seconds = float(json.loads((work / (EXECUTED_NAME + ".done")).read_text())["cell_seconds"])
+        except (OSError, ValueError, KeyError, TypeError):
+            self.cell_seconds = None
         if self.link is None:
             problem = (self.folder / "runner.log").read_bytes()[-2000:].decode(errors="replace").strip()
             raise SandboxError(f"the submission's kernel did not become ready{': ' + problem if problem else ''}")
@@ -267,15 +273,25 @@ def run_notebook_inside(path: str, cell_timeout: float, output_bytes: int) -> No
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 1)                               # nothing the student prints reaches the grader's pipes
     source = nbformat.read(path, as_version=4)
+    if not source.cells:
+        source.cells.append(nbformat.v4.new_markdown_cell("(empty)"))
     skipped: set[int] = set()
+    cell_seconds = 0.0
     for _attempt in range(MAX_KERNEL_DEATHS + 1):
         nb = nbformat.from_dict(json.loads(json.dumps(source)))
         client = _capped_client_class()(nb, timeout=int(cell_timeout), kernel_name="python3", allow_errors=True,
                                         interrupt_on_timeout=True, resources={"metadata": {"path": str(folder)}})
         client.output_bytes = output_bytes
         died = None
+        socket_path = folder / SOCKET_NAME
+        socket_path.unlink(missing_ok=True)
         try:
             with client.setup_kernel(stdout=devnull, stderr=devnull):
+                listen = nbformat.v4.new_code_cell("from utils.grading.remote import serve_in_background as _serve\n"
+                                                   f"_serve({str(socket_path)!r}, globals())\ndel _serve")
+                first = nb.cells[0]
+                client.execute_cell(listen, 0, store_history=False)     # nbclient stores the cell at its index
+                nb.cells[0] = first
                 for index, cell in enumerate(nb.cells):
                     if cell.cell_type != "code":
                         continue
@@ -283,33 +299,25 @@ def run_notebook_inside(path: str, cell_timeout: float, output_bytes: int) -> No
                         cell.outputs = [nbformat.v4.new_output("error", ename="KernelDied", evalue=KERNEL_DEATH_MESSAGE,
                                                                traceback=[KERNEL_DEATH_MESSAGE])]
                         continue
+                    started = time.monotonic()
                     try:
                         client.execute_cell(cell, index)
                     except DeadKernelError:
                         died = index
                         break
+                    finally:
+                        cell_seconds += time.monotonic() - started
                 if died is None:
                     nbformat.write(nb, folder / EXECUTED_NAME)
-                    (folder / (EXECUTED_NAME + ".done")).write_text(json.dumps({"skipped": sorted(skipped)}))
-                    _serve_grader(client, folder / SOCKET_NAME)
-                    return
+                    (folder / (EXECUTED_NAME + ".done")).write_text(
+                        json.dumps({"skipped": sorted(skipped), "cell_seconds": round(cell_seconds, 3)}))
+                    while True:                      # the grader calls into the kernel, then stops the sandbox
+                        time.sleep(60)
         except DeadKernelError:
             pass
         if died is None:
             return
         skipped.add(died)
-
-
-def _serve_grader(client, socket_path: Path) -> None:
-    """Start utils.grading.remote.serve in the kernel; return when the grader is done or the kernel dies."""
-    client.kc.execute(f"from utils.grading.remote import serve as _serve\n_serve({str(socket_path)!r}, globals())",
-                      store_history=False)
-    while client.km.is_alive():
-        try:
-            if client.kc.get_shell_msg(timeout=1)["msg_type"] == "execute_reply":
-                return
-        except Exception:
-            continue
 
 
 def main(argv=None) -> int:

@@ -31,6 +31,7 @@ SUSPICIOUS = {
     r"/proc\b|gradebook|nbgrader_config|solutions/|sitecustomize": "reads or writes grader files",
     r"__class__|__eq__|__torch_function__|as_subclass": "redefines comparisons or tensor behaviour",
     r"os\._exit|sys\.exit|\bsignal\b": "stops the kernel",
+    r"\b(torch|np|numpy|F|nn|utils)(\.\w+)+\s*=(?!=)": "replaces library functions",
 }
 
 
@@ -116,7 +117,7 @@ def grade_submission(job: dict) -> dict:
     runnable = json.loads(nbformat.writes(runnable_nb))
     pending = [(grade_id(cell), split_hidden(trusted[grade_id(cell)])[1]) for cell in nb.cells
                if is_test_cell(cell) and grade_id(cell) in trusted]
-    timing = {"notebook": 0.0, "hidden_tests": 0.0, "sandbox_starts": 0}
+    timing = {"notebook": 0.0, "kernel_start": 0.0, "hidden_tests": 0.0, "sandbox_starts": 0}
     while pending:
         if timing["sandbox_starts"] == MAX_SANDBOX_STARTS:
             for gid, _ in pending:
@@ -130,7 +131,10 @@ def grade_submission(job: dict) -> dict:
             except SandboxError as error:
                 result.notes.append(str(error))
                 continue
-            timing["notebook"] += time.monotonic() - t0
+            started_for = time.monotonic() - t0
+            cells = min(box.cell_seconds if box.cell_seconds is not None else started_for, started_for)
+            timing["notebook"] += cells
+            timing["kernel_start"] += started_for - cells
             if timing["sandbox_starts"] == 1:
                 _keep_outputs(result, executed)
             while pending:
