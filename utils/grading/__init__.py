@@ -9,6 +9,7 @@ One unit per file:
     submission.py  read and sanitise whatever a student handed in
     sandbox.py     run a notebook under bubblewrap (no network, no view of the course, limits)
     remote.py      the calls hidden tests make into a sandboxed kernel: only plain data crosses
+    listen.py      inside the sandboxed kernel: start listening for the grader before student code runs
     probes.py      the few helpers hidden tests run inside a submission (e.g. set its weights)
     scoring.py     trusted scoring: every graded cell is decided by its hidden test, in the grader
     gradebook.py   the kept nbgrader course folder: TrustedResults for autograde, feedback, export

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .gradebook import REPO_ROOT, Course, GradingError, course_secret, write_grades
 from .notebooks import SOLUTION_MARKERS
-from .submission import SubmissionUnreadable, find_submissions, sanitize
+from .submission import SubmissionUnreadable, find_submissions, restore_locked_cells, sanitize
 
 USAGE = """\
 python -m utils.grading release [hw ...]                  solutions/<hw> -> assignments/<hw> (all by default)
@@ -113,6 +113,9 @@ def autograde(assignment: str, submissions: Path, course_dir: Path | None = None
                              "status": "not graded", "notes": [f"cannot read {path.name}: {error}"], "cells": {}})
                 progress(f"{student}: not graded ({error})")
                 continue
+            edited = restore_locked_cells(nb, trusted)
+            if edited:
+                notes.append(f"edited locked cell(s) {', '.join(edited)}: the released version was used")
             course.submit(assignment, student, nb)
             job = {"student": student, "notebook": nb, "trusted_sources": trusted, "secret": secret,
                    "limits": {"cell_timeout": cell_timeout}, "unsafe": unsafe}

@@ -248,21 +248,11 @@ class GraderObject(nn.Module):
         return f"<{object.__getattribute__(self, '_kind')} of the grader>"
 
 
-def serve_in_background(path: str, namespace: dict) -> None:
-    """Listen on the Unix socket `path` now and answer the grader from a thread once it connects.
-
-    The sandbox starts this in the kernel before the student's first cell, so nothing the student
-    does to the kernel's cell execution (input transformers, a hung cell) can keep the grader out.
-    """
-    import threading
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path)
-    listener.listen(1)
-    threading.Thread(target=serve, args=(listener, namespace), daemon=True, name="grader").start()
-
-
 def serve(listener: socket.socket, namespace: dict) -> None:
-    """Answer the grader's requests on the first connection to `listener` until the grader closes it."""
+    """Answer the grader's requests on the first connection to `listener` until the grader closes it.
+
+    In a sandbox, utils.grading.listen.serve_in_background runs this in a thread of the kernel.
+    """
     connection, _ = listener.accept()
     listener.close()
 
@@ -499,4 +489,4 @@ def deactivate(token) -> None:
 
 
 __all__ = ["submission", "secret_seed", "run_probe", "Remote", "Submission", "SubmissionError", "SubmissionLost",
-           "serve_in_background", "SocketLink", "LocalLink", "activate", "deactivate"]
+           "serve", "SocketLink", "LocalLink", "activate", "deactivate"]

@@ -13,10 +13,10 @@ Outside (trusted): `Sandbox` starts Debian's bubblewrap (`bwrap`) with
 Where bubblewrap cannot run, grading stops with an error unless the instructor passes --unsafe.
 
 Inside (untrusted): `python -m utils.grading.sandbox NOTEBOOK` starts a Jupyter kernel, has it
-listen for the grader on a Unix socket before any student code runs (utils.grading.remote.
-serve_in_background), executes the notebook cell by cell (a time limit per cell, output capped as
-it arrives; a cell that kills the kernel is skipped and the notebook run again without it), writes
-the executed notebook and waits: the grader then calls into the kernel, and stops the sandbox.
+listen for the grader on a Unix socket before any student code runs (utils.grading.listen),
+executes the notebook cell by cell (a time limit per cell, output capped as it arrives; a cell that
+kills the kernel is skipped and the notebook run again without it), writes the executed notebook
+and waits: the grader then calls into the kernel, and stops the sandbox.
 """
 import json
 import os
@@ -287,7 +287,7 @@ def run_notebook_inside(path: str, cell_timeout: float, output_bytes: int) -> No
         socket_path.unlink(missing_ok=True)
         try:
             with client.setup_kernel(stdout=devnull, stderr=devnull):
-                listen = nbformat.v4.new_code_cell("from utils.grading.remote import serve_in_background as _serve\n"
+                listen = nbformat.v4.new_code_cell("from utils.grading.listen import serve_in_background as _serve\n"
                                                    f"_serve({str(socket_path)!r}, globals())\ndel _serve")
                 first = nb.cells[0]
                 client.execute_cell(listen, 0, store_history=False)     # nbclient stores the cell at its index

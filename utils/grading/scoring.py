@@ -108,7 +108,7 @@ def grade_submission(job: dict) -> dict:
     """
     import nbformat
     started = time.monotonic()
-    nb = nbformat.from_dict(job["notebook"])
+    nb = nbformat.reads(json.dumps(job["notebook"]), as_version=4)     # sources as strings, however they came
     trusted = job["trusted_sources"]
     limits = Limits(**job.get("limits", {}))
     result = Result(job["student"], flags=review_flags(nb))
