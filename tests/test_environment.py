@@ -86,3 +86,18 @@ def test_make_course_installs_from_the_lock_and_registers_no_user_kernel():
     assert "-r requirements.lock" in makefile and "--no-deps -e ." in makefile
     assert "--user" not in makefile, "a user-level kernel would keep pointing into this clone after it is deleted"
     assert "COURSE_STRICT_CHECKS=1" in makefile
+
+
+def test_the_student_package_and_the_grading_tools_stay_light():
+    import subprocess
+    import sys
+    checks = {
+        "import utils, utils.data, utils.checks, utils.train, utils.plotting, utils.models, utils.widgets, sys; "
+        "heavy = {'nbgrader', 'nbconvert', 'jupyterlab', 'jupyter_server'} & {m.split('.')[0] for m in sys.modules}; "
+        "assert not heavy, heavy": "the lecture notebooks' imports pull in the Jupyter stack",
+        "import utils.grading, utils.grading.cli, utils.grading.gradebook, sys; "
+        "assert 'torch' not in sys.modules": "importing the grading tools imports PyTorch",
+    }
+    for code, problem in checks.items():
+        result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, f"{problem}: {result.stderr[-1000:]}"
