@@ -20,40 +20,7 @@ from typing import Callable, Sequence
 
 import torch
 
-
-# ----------------------------------------------------------------------------------------------
-# generation order
-
-
-def generation_rank(input_shape: Sequence[int], ordering: Sequence[int] | None = None) -> torch.Tensor:
-    """rank[p] = the step at which flat position p is generated, a (P,) long tensor.
-
-    ordering: the flat positions in the order they are generated (a permutation of range(P)).
-    Default: natural order for vectors; for images, raster order over pixels with the channels of
-    one pixel in turn (R, then G, then B), i.e. rank of (c, h, w) = (h*W + w)*C + c.
-    """
-    input_shape = tuple(input_shape)
-    num_positions = math.prod(input_shape)
-    if ordering is not None:
-        order = torch.as_tensor(ordering, dtype=torch.long).flatten()
-        if order.numel() != num_positions or not torch.equal(order.sort().values, torch.arange(num_positions)):
-            raise ValueError(f"ordering must be a permutation of range({num_positions}), got {order.tolist()[:12]}...")
-        rank = torch.empty(num_positions, dtype=torch.long)
-        rank[order] = torch.arange(num_positions)
-        return rank
-    if len(input_shape) == 3:
-        channels, height, width = input_shape
-        c, h, w = torch.meshgrid(torch.arange(channels), torch.arange(height), torch.arange(width), indexing="ij")
-        return ((h * width + w) * channels + c).flatten()
-    return torch.arange(num_positions)
-
-
-def position_name(p: int, input_shape: Sequence[int]) -> str:
-    """A readable name for flat position p: 'x[5]' for vectors, 'x[c=0, h=2, w=3]' for images."""
-    if len(input_shape) == 3:
-        _, height, width = input_shape
-        return f"x[c={p // (height * width)}, h={p // width % height}, w={p % width}]"
-    return f"x[{p}]"
+from .ordering import generation_rank, position_name
 
 
 # ----------------------------------------------------------------------------------------------

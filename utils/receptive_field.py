@@ -45,13 +45,6 @@ class ReceptiveField:
     def num_unseen(self) -> int:
         return int(self.unseen.sum())
 
-    @property
-    def worst_pixel(self) -> tuple:
-        """The pixel (row, col) that misses the most earlier pixels (the first one on a tie)."""
-        width = self.unseen_counts.shape[1]
-        index = int(self.unseen_counts.flatten().argmax())
-        return index // width, index % width
-
 
 def build_model(model_kind: str, num_layers: int, kernel_size: int, image_size: int,
                 hidden_channels: int = 8) -> nn.Module:
@@ -59,7 +52,7 @@ def build_model(model_kind: str, num_layers: int, kernel_size: int, image_size: 
     from .models.gated_pixelcnn import GatedPixelCNN   # imported here: graded homework may not see the models
     from .models.pixelcnn import PixelCNN
     if model_kind == "pixelcnn":
-        return PixelCNN((1, image_size, image_size), 2, hidden_channels, num_blocks=num_layers - 1,
+        return PixelCNN((1, image_size, image_size), 2, hidden_channels, num_layers=num_layers,
                         first_kernel_size=kernel_size, kernel_size=kernel_size)
     if model_kind == "gated":
         return GatedPixelCNN((1, image_size, image_size), 2, hidden_channels, num_layers=num_layers,

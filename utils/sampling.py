@@ -1,5 +1,31 @@
-"""Drawing discrete values from logits, reproducibly with a torch.Generator."""
+"""Drawing from any model of the course: one sampling loop, and the ways to pick the next value.
+
+The model protocol (every model in utils.models follows it):
+
+    model.num_values        K: every position takes a value in [0, K)
+    model.event_shape       the shape of one example: () for one variable, (D,) for vectors and
+                            sequences, (C, H, W) for images
+    model(x, condition=None)           logits (N, *event_shape, K) for x (N, *event_shape) long
+    model.log_prob(x, condition=None)  (N,) log-likelihoods in nats
+    model.ordering          optional: the flat positions in the order the model generates them;
+                            without it, natural order, or raster order with the channels of a
+                            pixel in turn (utils.ordering)
+
+A model that can take a cheap step (an RNN's state, WaveNet's queues, a transformer's key/value
+cache) also has
+
+    model.start_cache(n, condition=None) -> cache
+    model.cached_step(x, step, cache, condition=None) -> logits (n, K) of position order[step],
+        where x (n, *event_shape) holds the values drawn so far; it must give what forward gives.
+
+`sample` walks the generation order once, position by position, for every model:
+
+    x = sample(model, 16, generator=torch.Generator().manual_seed(0), temperature=0.8, top_k=5)
+"""
 import torch
+
+from .ordering import model_order
+from .validation import check_discrete, check_positive_int
 
 
 def sample_categorical(logits: torch.Tensor, generator: torch.Generator | None = None,
@@ -19,7 +45,85 @@ def sample_categorical(logits: torch.Tensor, generator: torch.Generator | None =
     return torch.multinomial(flat, 1, generator=generator).reshape(probs.shape[:-1])
 
 
+def choose_next(logits: torch.Tensor, generator: torch.Generator | None = None, temperature: float = 1.0,
+                top_k: int | None = None, greedy: bool = False) -> torch.Tensor:
+    """Pick the next value from logits (n, K) -> (n,) long.
+
+    greedy: take the most likely value (argmax; no randomness is drawn).
+    top_k:  sample among the k most likely values only.
+    temperature: < 1 sharpens, > 1 flattens the distribution before sampling.
+    """
+    if greedy:
+        return logits.argmax(dim=-1)
+    if top_k is not None:
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= logits.shape[-1]:
+            raise ValueError(f"top_k must be an int between 1 and {logits.shape[-1]} (the number of values), got {top_k!r}")
+        kth_largest = logits.topk(top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth_largest, float("-inf"))
+    return sample_categorical(logits, generator, temperature)
+
+
 def categorical_log_prob(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """log p(x) summed over every position: logits (N, ..., K) and x (N, ...) long -> (N,) nats."""
     log_probs = torch.log_softmax(logits, dim=-1).gather(-1, x.unsqueeze(-1)).squeeze(-1)
-    return log_probs.flatten(1).sum(1)
+    return log_probs.reshape(len(x), -1).sum(1)
+
+
+def _device(model) -> torch.device:
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
+def _place_prefix(flat: torch.Tensor, order: torch.Tensor, prefix, num_values: int) -> int:
+    """Write the prefix, the first P values in generation order, into flat (n, positions); return P."""
+    if prefix is None:
+        return 0
+    prefix = torch.as_tensor(prefix, device=flat.device)
+    if prefix.dim() == 1:
+        prefix = prefix.expand(len(flat), -1)
+    check_discrete(prefix, num_values, name="prefix", ndim=2)
+    if len(prefix) != len(flat) or prefix.shape[1] > flat.shape[1]:
+        raise ValueError(f"prefix must hold the first P values in generation order, shape (n, P) or (P,) with "
+                         f"n = {len(flat)} and P <= {flat.shape[1]}, got {tuple(prefix.shape)}")
+    flat[:, order[:prefix.shape[1]].to(flat.device)] = prefix
+    return prefix.shape[1]
+
+
+@torch.no_grad()
+def sample(model, n: int, *, condition=None, prefix=None, temperature: float = 1.0, top_k: int | None = None,
+           greedy: bool = False, generator: torch.Generator | None = None, cached: bool = True,
+           length: int | None = None) -> torch.Tensor:
+    """Draw n examples (n, *event_shape) long from `model`, one position at a time in its generation order.
+
+    condition: what a conditional model is conditioned on (e.g. class labels (n,)), passed to every call.
+    prefix:    (n, P) or (P,): the first P values in generation order are given (completion); the
+               rest are drawn. For images, the top rows of (n, C, R, W) images are
+               `images.permute(0, 2, 3, 1).reshape(n, -1)` (raster order, channels in turn).
+    temperature, top_k, greedy: how each value is picked (see choose_next).
+    generator: a torch.Generator: the same generator state gives the same samples.
+    cached:    use the model's cached step where it has one (same samples, faster); False runs the
+               full forward pass at every position.
+    length:    for models of sequences of any length (RNN, WaveNet): how many positions to draw.
+    """
+    check_positive_int(n, "n")
+    model_was_training = model.training
+    model.eval()
+    try:
+        if length is not None:
+            event_shape, order = (check_positive_int(length, "length"),), torch.arange(length)
+        else:
+            event_shape, order = tuple(model.event_shape), model_order(model)
+        x = torch.zeros(n, *event_shape, dtype=torch.long, device=_device(model))
+        flat = x.view(n, -1)
+        given = _place_prefix(flat, order, prefix, model.num_values)
+        cache = model.start_cache(n, condition) if cached and hasattr(model, "cached_step") else None
+        for step, position in enumerate(order.tolist()):
+            if cache is not None:
+                logits = model.cached_step(x, step, cache, condition)
+            else:
+                logits = model(x, condition).reshape(n, -1, model.num_values)[:, position]
+            if step >= given:
+                flat[:, position] = choose_next(logits, generator, temperature, top_k, greedy)
+        return x
+    finally:
+        model.train(model_was_training)

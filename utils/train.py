@@ -32,12 +32,19 @@ def _as_tuple(data, name: str) -> tuple:
 
 def fit(model: torch.nn.Module, train_data, test_data, *, epochs: int = 10, batch_size: int = 128,
         lr: float = 1e-3, optimizer: str = "adam", grad_clip: float | None = None,
-        device: torch.device | str | None = None, seed: int = 0, progress: bool = True) -> History:
+        device: torch.device | str | None = None, seed: int = 0, progress: bool = True,
+        before_step=None) -> History:
     """Train `model` by maximum likelihood (minimise nats/dim) and return its History.
+
+    This is the loop a notebook writes out by hand (lecture 01), packaged: shuffle, take a batch,
+    loss = -log_prob(batch).mean() / num_dims, backward, optimizer step; the test split measured
+    before training and after every epoch.
 
     train_data, test_data: a long tensor x (N, ...) or a tuple (x, labels) for conditional models;
     the model's `log_prob` is called with the batch's tensors in that order.
     device: where to train (the model and each batch are moved there); None keeps the model's device.
+    before_step: called with the step number (0, 1, ...) before every step, e.g. MADE's mask
+    schedule for order-agnostic training: before_step=lambda step: model.set_mask(step % model.num_masks).
     """
     check_positive_int(epochs, "epochs")
     check_positive_int(batch_size, "batch_size")
@@ -56,10 +63,13 @@ def fit(model: torch.nn.Module, train_data, test_data, *, epochs: int = 10, batc
     history = History(test_losses=[evaluate(model, test_data)])
     steps_per_epoch = -(-len(train_data[0]) // batch_size)
     bar = tqdm(total=epochs * steps_per_epoch, disable=not progress, desc="training", leave=False)
+    step = 0
     for _ in range(epochs):
         model.train()
         order = torch.randperm(len(train_data[0]), generator=shuffle)
         for start in range(0, len(order), batch_size):
+            if before_step is not None:
+                before_step(step)
             index = order[start:start + batch_size]
             batch = [t[index].to(device) for t in train_data]
             loss = -model.log_prob(*batch).mean() / num_dims
@@ -69,8 +79,9 @@ def fit(model: torch.nn.Module, train_data, test_data, *, epochs: int = 10, batc
                 torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             opt.step()
             history.train_losses.append(loss.item())
+            step += 1
             bar.update(1)
-            bar.set_postfix(train=f"{loss.item():.4f}", test=f"{history.test_losses[-1]:.4f}")
+            bar.set_postfix(train=f"{history.train_losses[-1]:.4f}", test=f"{history.test_losses[-1]:.4f}")
         history.test_losses.append(evaluate(model, test_data))
     bar.close()
     return history

@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checks import generation_rank
-from ..sampling import categorical_log_prob, sample_categorical
+from ..ordering import generation_order, generation_rank
 from ..validation import check_discrete, check_positive_int, check_same_device
+from .outputs import encode_values, numbers_per_position, output_log_prob, output_logits
 
 
 def order_mask(rank: torch.Tensor) -> torch.Tensor:
@@ -35,7 +35,7 @@ class FVSBN(nn.Module):
     ordering:   the positions in the order they are generated (a permutation of range(D));
                 None means 0, 1, ..., D-1.
     forward: x (N, D) long -> logits (N, D, K).  log_prob: x (N, D) -> (N,) nats.
-    sample:  n -> (n, D) long, drawn one position at a time in the generation order.
+    Sample with utils.sampling.sample(model, n), one position at a time in the generation order.
     """
 
     def __init__(self, num_inputs: int, num_values: int = 2, ordering=None):
@@ -44,37 +44,25 @@ class FVSBN(nn.Module):
         self.num_values = check_positive_int(num_values, "num_values")
         if num_values < 2:
             raise ValueError(f"num_values must be at least 2, got {num_values}")
-        self.per_position = 1 if num_values == 2 else num_values   # numbers in and out per position
-        size = num_inputs * self.per_position
+        self.event_shape = (num_inputs,)
+        per_position = numbers_per_position(num_values)
+        size = num_inputs * per_position
         bound = 1 / math.sqrt(size)
         self.weight = nn.Parameter(torch.empty(size, size).uniform_(-bound, bound))
         self.bias = nn.Parameter(torch.zeros(size))
-        rank = generation_rank((num_inputs,), ordering)
-        self.register_buffer("ordering", torch.argsort(rank))      # positions in generation order
-        block = torch.ones(self.per_position, self.per_position)
-        self.register_buffer("mask", torch.kron(order_mask(rank), block))
+        self.register_buffer("ordering", generation_order(self.event_shape, ordering))   # positions in generation order
+        block = torch.ones(per_position, per_position)
+        self.register_buffer("mask", torch.kron(order_mask(generation_rank(self.event_shape, ordering)), block))
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """x (N, D) long -> (N, D) floats for K = 2, or (N, D*K) one-hot vectors for K > 2."""
-        if self.num_values == 2:
-            return x.float()
-        return F.one_hot(x, self.num_values).float().flatten(1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_discrete(x, self.num_values, shape=(self.num_inputs,))
+    def outputs(self, x: torch.Tensor) -> torch.Tensor:
+        """x (N, D) long -> (N, D, P) numbers: one logit per position for K = 2, K logits otherwise."""
+        check_discrete(x, self.num_values, shape=self.event_shape)
         check_same_device(self, x)
-        out = F.linear(self.encode(x), self.mask * self.weight, self.bias)
-        if self.num_values == 2:                        # one logit a_i: p(x_i = 1) = sigmoid(a_i)
-            return torch.stack([torch.zeros_like(out), out], dim=-1)
-        return out.reshape(len(x), self.num_inputs, self.num_values)
+        h = encode_values(x, self.num_values, self.weight.dtype).flatten(1)
+        return F.linear(h, self.mask * self.weight, self.bias).reshape(len(x), self.num_inputs, -1)
 
-    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        return categorical_log_prob(self(x), x)
+    def forward(self, x: torch.Tensor, condition=None) -> torch.Tensor:
+        return output_logits(self.outputs(x), self.num_values)
 
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        check_positive_int(n, "n")
-        x = torch.zeros(n, self.num_inputs, dtype=torch.long, device=self.weight.device)
-        for position in self.ordering.tolist():
-            x[:, position] = sample_categorical(self(x)[:, position], generator)
-        return x
+    def log_prob(self, x: torch.Tensor, condition=None) -> torch.Tensor:
+        return output_log_prob(self.outputs(x), x, self.num_values)

@@ -15,18 +15,20 @@ PixelCNN does, in the first layer, in every later layer and in the 1x1 output he
 pixel R is generated before G before B. The vertical stack needs no colour mask: after the shift
 it only carries information from whole pixels above.
 
-Outputs: output="categorical" gives logits (N, C, H, W, K); output="logistic_mixture" gives
-discretised logistic mixture parameters (N, C, H, W, 3M) laid out as in logistic_mixture_head.py.
+Outputs: forward always gives logits (N, C, H, W, K). With output="categorical" the network's last
+layer computes them directly; with output="logistic_mixture" it computes the parameters of a
+discretised logistic mixture per sub-pixel (3M numbers, see logistic_mixture_head.py) and the logits
+are the mixture's log-probabilities of the K values, so log_prob and sampling are the same for both.
 """
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..sampling import categorical_log_prob, sample_categorical
+from ..sampling import categorical_log_prob
 from ..validation import check_discrete, check_positive_int, check_same_device
-from .logistic_mixture_head import mixture_log_prob, mixture_params, sample_mixture
-from .pixelcnn import (MaskedConv2d, check_image_shape, one_hot_labels, pixelcnn_mask, sample_in_raster_order,
-                       scale_input, to_channels_last)
+from .conditioning import one_hot_condition
+from .image_layers import MaskedConv2d, check_image_shape, pixelcnn_mask, scale_input, to_channels_last
+from .logistic_mixture_head import mixture_params, mixture_value_log_probs
 
 
 def shift_down(v: torch.Tensor) -> torch.Tensor:
@@ -94,19 +96,20 @@ class GatedLayer(nn.Module):
 class GatedPixelCNN(nn.Module):
     """A stack of gated layers (first one type A) and a 1x1 masked output head.
 
-    image_shape: (C, H, W); num_values: K; num_layers gated layers with kernel_size k.
-    forward: x (N, C, H, W) long [, labels (N,)] -> logits (N, C, H, W, K), or with
-    output="logistic_mixture" mixture parameters (N, C, H, W, 3 * num_components).
-    log_prob: x [, labels] -> (N,) nats.  sample: n -> (n, C, H, W) long.
+    image_shape: (C, H, W), the event shape; num_values: K; num_layers gated layers with kernel_size k.
+    forward: x (N, C, H, W) long [, condition (N,)] -> logits (N, C, H, W, K) (for both outputs).
+    log_prob: x [, condition] -> (N,) nats.  Sample with utils.sampling.sample(model, n).
     Every output sees every earlier sub-pixel once num_layers * (k // 2) >= max(W - 1, H - 2).
     num_classes: class-conditional; each layer adds a bias computed from the one-hot label.
+    output: "categorical" (K logits per sub-pixel) or "logistic_mixture" (num_components logistics).
+    input_features / forward_features: the seam for gradient pictures (see forward_features).
     """
 
     def __init__(self, image_shape, num_values: int, hidden_channels: int = 64, num_layers: int = 8,
                  kernel_size: int = 5, num_classes: int | None = None, output: str = "categorical",
                  num_components: int = 5):
         super().__init__()
-        self.image_shape = check_image_shape(image_shape)
+        self.image_shape = self.event_shape = check_image_shape(image_shape)
         self.num_values = check_positive_int(num_values, "num_values")
         self.num_classes = None if num_classes is None else check_positive_int(num_classes, "num_classes")
         check_positive_int(num_layers, "num_layers")
@@ -123,36 +126,28 @@ class GatedPixelCNN(nn.Module):
             nn.ReLU(), MaskedConv2d(hidden_channels, hidden_channels, 1, "B", channels),
             nn.ReLU(), MaskedConv2d(hidden_channels, channels * per_channel, 1, "B", channels))
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def input_features(self, x: torch.Tensor) -> torch.Tensor:
+        """x (N, C, H, W) long -> the float image both stacks read, values scaled to [-1, 1]."""
         check_discrete(x, self.num_values, shape=self.image_shape)
         check_same_device(self, x)
-        dtype = self.output[-1].weight.dtype
-        label_one_hot = one_hot_labels(labels, self.num_classes, len(x), dtype)
-        v = h = scale_input(x, self.num_values, dtype)
+        return scale_input(x, self.num_values, self.output[-1].weight.dtype)
+
+    def forward_features(self, features: torch.Tensor, condition=None) -> torch.Tensor:
+        """Logits (N, C, H, W, K) as a differentiable function of the float input (N, C, H, W).
+
+        forward(x) is forward_features(input_features(x)); gradient pictures differentiate this.
+        """
+        label_one_hot = one_hot_condition(condition, self.num_classes, len(features), features.dtype, features.device)
+        v = h = features
         for layer in self.layers:
             v, h = layer(v, h, label_one_hot)
         out = to_channels_last(self.output(h), self.image_shape[0])
         if self.output_kind == "logistic_mixture":
-            return mixture_params(out, self.num_values)
+            return mixture_value_log_probs(mixture_params(out, self.num_values), self.num_values)
         return out
 
-    def log_prob(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        out = self(x, labels)
-        if self.output_kind == "logistic_mixture":
-            return mixture_log_prob(out, x, self.num_values).sum(dim=(1, 2, 3))
-        return categorical_log_prob(out, x)
+    def forward(self, x: torch.Tensor, condition=None) -> torch.Tensor:
+        return self.forward_features(self.input_features(x), condition)
 
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, labels: torch.Tensor | None = None,
-               given: torch.Tensor | None = None, temperature: float = 1.0) -> torch.Tensor:
-        """n images (n, C, H, W); `given` (n, C, R, W) fixes the top R rows (completion).
-
-        temperature applies to the categorical output only.
-        """
-        if self.output_kind == "logistic_mixture":
-            if temperature != 1.0:
-                raise ValueError("temperature is only supported with output='categorical'")
-            draw = lambda params: sample_mixture(params, self.num_values, generator)
-        else:
-            draw = lambda logits: sample_categorical(logits, generator, temperature)
-        return sample_in_raster_order(self, n, draw, labels, given)
+    def log_prob(self, x: torch.Tensor, condition=None) -> torch.Tensor:
+        return categorical_log_prob(self(x, condition), x)

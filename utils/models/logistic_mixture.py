@@ -56,10 +56,12 @@ def sample_discretized_logistic_mixture(logit_weights: torch.Tensor, means: torc
 
 
 class DiscretizedLogisticMixture(nn.Module):
-    """A mixture of M discretised logistics over one variable with K values.
+    """A mixture of M discretised logistics over one variable with K values (event shape ()).
 
-    log_prob: x (N,) long -> (N,) nats.  sample: n -> (n,) long.  probs() -> (K,).
+    forward: x (N,) long -> logits (N, K): log P(k) of every value k, the same row for every x.
+    log_prob: x (N,) -> (N,) nats.  probs() -> (K,).
     """
+    event_shape = ()
 
     def __init__(self, num_values: int, num_components: int = 4):
         super().__init__()
@@ -69,17 +71,19 @@ class DiscretizedLogisticMixture(nn.Module):
         self.means = nn.Parameter(torch.linspace(0, num_values - 1, num_components + 2)[1:-1].clone())
         self.log_scales = nn.Parameter(torch.full((num_components,), float(num_values) / (4 * num_components)).log())
 
-    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+    def value_log_probs(self) -> torch.Tensor:
+        """(K,) log P(k) of every value."""
+        values = torch.arange(self.num_values, device=self.means.device)
+        return discretized_logistic_mixture_log_prob(values, self.logit_weights, self.means, self.log_scales,
+                                                     self.num_values)
+
+    def forward(self, x: torch.Tensor, condition=None) -> torch.Tensor:
+        check_discrete(x, self.num_values, ndim=1)
+        return self.value_log_probs().expand(len(x), -1)
+
+    def log_prob(self, x: torch.Tensor, condition=None) -> torch.Tensor:
         check_discrete(x, self.num_values, ndim=1)
         return discretized_logistic_mixture_log_prob(x, self.logit_weights, self.means, self.log_scales, self.num_values)
 
     def probs(self) -> torch.Tensor:
-        values = torch.arange(self.num_values, device=self.means.device)
-        return self.log_prob(values).exp()
-
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        check_positive_int(n, "n")
-        expand = lambda p: p.expand(n, -1)
-        return sample_discretized_logistic_mixture(expand(self.logit_weights), expand(self.means),
-                                                   expand(self.log_scales), self.num_values, generator)
+        return self.value_log_probs().exp()

@@ -7,7 +7,10 @@ values are alike (value v owns the interval (v - 0.5, v + 0.5]; see logistic_mix
 The network's last layer gives 3*M raw numbers per sub-pixel; `mixture_params` turns them into the
 parameters, laid out along the last axis as
 
-    [ logit_weights (M) | means (M) | log_scales (M) ]     means and scales in value units.
+    [ logit_weights (M) | means (M) | log_scales (M) ]     means and scales in value units,
+
+and `mixture_value_log_probs` into the log-probabilities of the K values: the model's logits, so that
+log_prob and sampling work exactly as for a categorical output.
 
 Channels: each colour channel has its own mixture, computed by the masked network from everything
 generated before it, including the earlier channels of the same pixel (R before G before B). This
@@ -15,7 +18,7 @@ is simpler than PixelCNN++, which also shifts the G and B means linearly by the 
 """
 import torch
 
-from .logistic_mixture import discretized_logistic_mixture_log_prob, sample_discretized_logistic_mixture
+from .logistic_mixture import discretized_logistic_mixture_log_prob
 
 MIN_LOG_SCALE = -7.0   # keeps every logistic from collapsing to a spike
 
@@ -38,11 +41,8 @@ def split_mixture_params(params: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     return params.chunk(3, dim=-1)
 
 
-def mixture_log_prob(params: torch.Tensor, x: torch.Tensor, num_values: int) -> torch.Tensor:
-    """log P(x) per sub-pixel: params (..., 3M) and x (...) long -> (...) nats."""
-    return discretized_logistic_mixture_log_prob(x, *split_mixture_params(params), num_values)
-
-
-def sample_mixture(params: torch.Tensor, num_values: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """One value per leading index: params (..., 3M) -> long tensor (...) in [0, K)."""
-    return sample_discretized_logistic_mixture(*split_mixture_params(params), num_values, generator)
+def mixture_value_log_probs(params: torch.Tensor, num_values: int) -> torch.Tensor:
+    """log P(v) of every value v: params (..., 3M) -> (..., K), normalised over the K values."""
+    logit_weights, means, log_scales = (p.unsqueeze(-2) for p in split_mixture_params(params))   # (..., 1, M)
+    values = torch.arange(num_values, device=params.device).expand(*params.shape[:-1], num_values)   # (..., K)
+    return discretized_logistic_mixture_log_prob(values, logit_weights, means, log_scales, num_values)

@@ -10,13 +10,19 @@ autoregressive whatever the weights are; one forward pass gives all D conditiona
     masks = made_masks(degrees)            # [(5, 4) input -> hidden, (4, 5) hidden -> output]
     made_connectivity(masks) > 0           # (4, 4): which inputs can reach which outputs
 
-Order-agnostic training (n_masks > 1): the model keeps n_masks connectivity sets (an ordering and
-hidden degrees each, rebuilt on demand from `seed`) and moves to the next one at every training
-forward pass. At test time `log_prob` averages the *probabilities* of all sets (log-mean-exp, not
-an average of logits): a mixture of n_masks models, usually better than each of its members. Such a
-model can also complete an image in an order that puts the observed pixels first (`inpaint`).
-Masks are rebuilt from the seed, so even a huge n_masks costs no memory (then score with
-`log_prob(x, ensemble=False)`, which uses the current set only).
+Order-agnostic training (num_masks > 1): the model keeps num_masks connectivity sets (an ordering
+and hidden degrees each, rebuilt on demand from `seed`). The training loop moves to the next set
+itself, one visible line per step:
+
+    for step, batch in enumerate(batches):
+        model.set_mask(step % model.num_masks)
+        loss = -model.log_prob(batch).mean()
+
+`forward` and `log_prob` always use the current set and change nothing. `ensemble_log_prob`
+averages the *probabilities* of all sets (log-mean-exp, not an average of logits): a mixture of
+num_masks models, usually better than each of its members. Such a model can also complete an image
+in an order that puts the observed pixels first (`inpaint`). Masks are rebuilt from the seed, so
+even a huge num_masks costs no memory.
 """
 import math
 from contextlib import contextmanager
@@ -25,9 +31,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checks import generation_rank, made_connectivity
-from ..sampling import categorical_log_prob, sample_categorical
+from ..checks import made_connectivity
+from ..ordering import generation_rank
+from ..sampling import sample
 from ..validation import check_discrete, check_positive_int, check_same_device
+from .outputs import encode_values, numbers_per_position, output_log_prob, output_logits
 
 HIDDEN_DEGREE_RULES = ("random", "spread")
 
@@ -129,30 +137,30 @@ class MADE(nn.Module):
                   (the output mask row of position i is repeated for each of its K logits).
     ordering:     None (natural), "random" (drawn from `seed`, a new one for every mask set) or a
                   permutation: the positions in generation order, shared by every mask set.
-    n_masks:      number of connectivity sets; > 1 means order-agnostic training (see module docs).
+    num_masks:    number of connectivity sets; > 1 for order-agnostic training (see module docs).
     hidden_degrees: "random" or "spread", see `made_degrees`.
     seed:         mask set k is always built from torch.Generator().manual_seed(seed + k).
 
-    forward: x (N, D) long -> logits (N, D, K), with the current masks (moving to the next mask set
-             first when training with n_masks > 1).
-    log_prob: x (N, D) -> (N,) nats; in eval mode with n_masks > 1, the ensemble of all mask sets.
-    sample:  n -> (n, D), one position at a time in the current order (`self.ordering`).
+    forward: x (N, D) long -> logits (N, D, K) with the current masks.
+    log_prob: x (N, D) -> (N,) nats with the current masks; ensemble_log_prob: all mask sets.
+    self.ordering: the current generation order (utils.sampling.sample follows it).
     inpaint: complete the unobserved positions of partly observed inputs.
     """
 
-    def __init__(self, num_inputs: int, hidden_sizes, num_values: int = 2, ordering=None, n_masks: int = 1,
+    def __init__(self, num_inputs: int, hidden_sizes, num_values: int = 2, ordering=None, num_masks: int = 1,
                  hidden_degrees: str = "random", seed: int = 0):
         super().__init__()
         self.num_inputs = check_positive_int(num_inputs, "num_inputs")
         self.num_values = check_positive_int(num_values, "num_values")
         if num_values < 2:
             raise ValueError(f"num_values must be at least 2, got {num_values}")
+        self.event_shape = (num_inputs,)
         self.hidden_sizes = [hidden_sizes] if isinstance(hidden_sizes, int) else list(hidden_sizes)
-        self.n_masks = check_positive_int(n_masks, "n_masks")
+        self.num_masks = check_positive_int(num_masks, "num_masks")
         self.order_rule = ordering
         self.hidden_degrees = hidden_degrees
         self.seed = seed
-        self.per_position = 1 if num_values == 2 else num_values
+        self.per_position = numbers_per_position(num_values)
         sizes = [num_inputs * self.per_position, *self.hidden_sizes, num_inputs * self.per_position]
         self.layers = nn.ModuleList(MaskedLinear(a, b) for a, b in zip(sizes, sizes[1:]))
         self.register_buffer("ordering", torch.arange(num_inputs))   # positions in generation order
@@ -171,9 +179,9 @@ class MADE(nn.Module):
         self.ordering.copy_(torch.argsort(degrees[0]))
 
     def set_mask(self, index: int) -> None:
-        """Use connectivity set `index` (0 <= index < n_masks), rebuilt from the seed."""
-        if not 0 <= index < self.n_masks:
-            raise ValueError(f"mask index must lie in [0, {self.n_masks - 1}], got {index}")
+        """Use connectivity set `index` (0 <= index < num_masks), rebuilt from the seed."""
+        if not 0 <= index < self.num_masks:
+            raise ValueError(f"mask index must lie in [0, {self.num_masks - 1}], got {index}")
         generator = torch.Generator().manual_seed(self.seed + index)
         self.set_degrees(made_degrees(self.num_inputs, self.hidden_sizes, self.order_rule,
                                       self.hidden_degrees, generator))
@@ -201,55 +209,36 @@ class MADE(nn.Module):
 
     # -- the distribution --------------------------------------------------------------------
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """x (N, D) long -> (N, D) floats for K = 2, or (N, D*K) one-hot vectors for K > 2."""
-        if self.num_values == 2:
-            return x.float()
-        return F.one_hot(x, self.num_values).float().flatten(1)
-
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """x (N, D) long -> logits (N, D, K) with the current masks (never changes them)."""
-        check_discrete(x, self.num_values, shape=(self.num_inputs,))
+    def outputs(self, x: torch.Tensor) -> torch.Tensor:
+        """x (N, D) long -> (N, D, P) numbers per position with the current masks (P = 1 for K = 2)."""
+        check_discrete(x, self.num_values, shape=self.event_shape)
         check_same_device(self, x)
-        h = self.encode(x)
+        h = encode_values(x, self.num_values, self.layers[0].weight.dtype).flatten(1)
         for layer in self.layers[:-1]:
             h = torch.relu(layer(h))
-        out = self.layers[-1](h)
-        if self.num_values == 2:                        # one logit a_i: p(x_i = 1) = sigmoid(a_i)
-            return torch.stack([torch.zeros_like(out), out], dim=-1)
-        return out.reshape(len(x), self.num_inputs, self.num_values)
+        return self.layers[-1](h).reshape(len(x), self.num_inputs, self.per_position)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training and self.n_masks > 1:
-            self.set_mask((self.mask_index + 1) % self.n_masks)
-        return self.logits(x)
+    def forward(self, x: torch.Tensor, condition=None) -> torch.Tensor:
+        return output_logits(self.outputs(x), self.num_values)
 
-    def log_prob(self, x: torch.Tensor, ensemble: bool = True) -> torch.Tensor:
-        """(N,) nats. In eval mode with n_masks > 1 and ensemble=True: log mean_k p_k(x) over the
-        mask sets k (a mixture of n_masks autoregressive models, so it still sums to one)."""
-        if self.training or self.n_masks == 1 or not ensemble:
-            return categorical_log_prob(self(x), x)
+    def log_prob(self, x: torch.Tensor, condition=None) -> torch.Tensor:
+        """(N,) nats under the current mask set."""
+        return output_log_prob(self.outputs(x), x, self.num_values)
+
+    def ensemble_log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """(N,) log mean_k p_k(x) over the mask sets k: a mixture of num_masks autoregressive models."""
         per_mask = []
         with self.masks_restored():
-            for index in range(self.n_masks):
+            for index in range(self.num_masks):
                 self.set_mask(index)
-                per_mask.append(categorical_log_prob(self.logits(x), x))
-        return torch.logsumexp(torch.stack(per_mask), dim=0) - math.log(self.n_masks)
+                per_mask.append(self.log_prob(x))
+        return torch.logsumexp(torch.stack(per_mask), dim=0) - math.log(self.num_masks)
 
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n samples (n, D) drawn position by position in `self.ordering` with the current masks.
-
-        (For an ensemble, pick a mask set at random with `set_mask` first: that samples the mixture.)
-        """
-        check_positive_int(n, "n")
-        x = torch.zeros(n, self.num_inputs, dtype=torch.long, device=self.ordering.device)
-        return self._fill(x, self.ordering.tolist(), generator)
-
-    def _fill(self, x: torch.Tensor, positions: list[int], generator) -> torch.Tensor:
-        for position in positions:
-            x[:, position] = sample_categorical(self.logits(x)[:, position], generator)
-        return x
+    def observed_first_order(self, observed_mask: torch.Tensor) -> torch.Tensor:
+        """(D,) a generation order with the observed positions (observed_mask (D,) bool) first, then
+        the others, each group in the current order."""
+        rank = torch.argsort(self.ordering).cpu()
+        return torch.argsort(rank + self.num_inputs * (~observed_mask.cpu()).long())
 
     @torch.no_grad()
     def inpaint(self, x_observed: torch.Tensor, observed_mask: torch.Tensor,
@@ -258,25 +247,24 @@ class MADE(nn.Module):
 
         Sampling the rest from p(x_rest | x_observed) needs an order in which every observed position
         comes before every unobserved one. We build it (observed positions first, then the others,
-        each group in the current order), install it, sample the unobserved positions in turn, and
-        put the previous masks back. If the current order already puts the observed positions first,
-        the current masks are kept. Otherwise fresh masks are built for the new order (hidden degrees
-        drawn from the model's seed): the completions are only good if the model was trained
-        order-agnostically (n_masks > 1 with ordering="random", the more masks the better), so that
-        it has learnt conditionals for orders it did not see.
+        each group in the current order), install it, sample with the observed values as the prefix
+        (utils.sampling.sample), and put the previous masks back. If the current order already puts
+        the observed positions first, the current masks are kept. Otherwise fresh masks are built for
+        the new order (hidden degrees drawn from the model's seed): the completions are only good if
+        the model was trained order-agnostically (num_masks > 1 with ordering="random", the more
+        masks the better), so that it has learnt conditionals for orders it did not see.
         Values of x_observed at unobserved positions are ignored (they must still lie in [0, K)).
         """
-        check_discrete(x_observed, self.num_values, name="x_observed", shape=(self.num_inputs,))
+        check_discrete(x_observed, self.num_values, name="x_observed", shape=self.event_shape)
         if not isinstance(observed_mask, torch.Tensor) or observed_mask.dtype != torch.bool \
                 or observed_mask.shape != (self.num_inputs,):
             raise ValueError(f"observed_mask must be a bool tensor of shape ({self.num_inputs},), got "
                              f"{getattr(observed_mask, 'dtype', type(observed_mask).__name__)} "
                              f"{tuple(getattr(observed_mask, 'shape', ()))}")
-        rank = torch.argsort(self.ordering).cpu()
         observed = observed_mask.cpu()
-        order = torch.argsort(rank + self.num_inputs * (~observed).long())   # observed first, then the rest
-        x = torch.where(observed_mask.to(x_observed.device), x_observed, torch.zeros_like(x_observed))
+        order = self.observed_first_order(observed)
         with self.masks_restored():
             if not torch.equal(order, self.ordering.cpu()):
                 self.set_ordering(order, torch.Generator().manual_seed(self.seed))
-            return self._fill(x, order[int(observed.sum()):].tolist(), generator)
+            prefix = x_observed[:, order[:int(observed.sum())].to(x_observed.device)]
+            return sample(self, len(x_observed), prefix=prefix, generator=generator)

@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checks import generation_rank
-from ..sampling import categorical_log_prob, sample_categorical
+from ..ordering import generation_order, generation_rank
 from ..validation import check_discrete, check_positive_int, check_same_device
+from .outputs import encode_values, numbers_per_position, output_log_prob, output_logits
 
 
 class NADE(nn.Module):
@@ -29,7 +29,8 @@ class NADE(nn.Module):
     ordering:   the positions in the order they are generated; None means 0, 1, ..., D-1.
     Parameters: W (H, D, P), c (H,), V (D, P, H), b (D, P) with P = 1 for K = 2 and P = K otherwise.
     forward: x (N, D) long -> logits (N, D, K).  log_prob: x (N, D) -> (N,) nats.
-    sample:  n -> (n, D) long, one position at a time with an updated hidden vector.
+    cached_step: one position at a time, updating the hidden pre-activation a += W[:, j] x_j (what
+    utils.sampling.sample uses: O(H) per position instead of a whole forward pass).
     """
 
     def __init__(self, num_inputs: int, hidden_size: int, num_values: int = 2, ordering=None):
@@ -39,51 +40,45 @@ class NADE(nn.Module):
         self.num_values = check_positive_int(num_values, "num_values")
         if num_values < 2:
             raise ValueError(f"num_values must be at least 2, got {num_values}")
-        per_position = 1 if num_values == 2 else num_values
+        self.event_shape = (num_inputs,)
+        per_position = numbers_per_position(num_values)
         in_bound, out_bound = 1 / math.sqrt(num_inputs), 1 / math.sqrt(hidden_size)
         self.W = nn.Parameter(torch.empty(hidden_size, num_inputs, per_position).uniform_(-in_bound, in_bound))
         self.c = nn.Parameter(torch.zeros(hidden_size))
         self.V = nn.Parameter(torch.empty(num_inputs, per_position, hidden_size).uniform_(-out_bound, out_bound))
         self.b = nn.Parameter(torch.zeros(num_inputs, per_position))
-        rank = generation_rank((num_inputs,), ordering)
-        self.register_buffer("ordering", torch.argsort(rank))     # positions in generation order
-        self.register_buffer("rank", rank)                        # step at which each position is drawn
+        self.register_buffer("ordering", generation_order(self.event_shape, ordering))   # positions in generation order
+        self.register_buffer("rank", generation_rank(self.event_shape, ordering))        # step of each position
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """x (N, D) long -> (N, D, P): the value itself for K = 2, a one-hot vector for K > 2."""
-        if self.num_values == 2:
-            return x.float().unsqueeze(-1)
-        return F.one_hot(x, self.num_values).float()
-
-    def output_logits(self, out: torch.Tensor) -> torch.Tensor:
-        """(..., P) output numbers -> (..., K) logits (for K = 2: [0, a], so p(1) = sigmoid(a))."""
-        if self.num_values == 2:
-            return torch.cat([torch.zeros_like(out), out], dim=-1)
-        return out
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_discrete(x, self.num_values, shape=(self.num_inputs,))
+    def outputs(self, x: torch.Tensor) -> torch.Tensor:
+        """x (N, D) long -> (N, D, P) numbers per position (see module docs)."""
+        check_discrete(x, self.num_values, shape=self.event_shape)
         check_same_device(self, x)
         # work in generation order: column t is the position drawn at step t
-        step_inputs = self.encode(x[:, self.ordering])                              # (N, D, P)
-        step_weights = self.W[:, self.ordering]                                     # (H, D, P)
-        adds = torch.einsum("ndp,hdp->ndh", step_inputs, step_weights)              # step t adds W[:, j] x_j
-        before = F.pad(torch.cumsum(adds, dim=1)[:, :-1], (0, 0, 1, 0))             # sum over steps < t
-        h = torch.sigmoid(self.c + before)                                          # (N, D, H)
+        step_inputs = encode_values(x[:, self.ordering], self.num_values, self.W.dtype)   # (N, D, P)
+        step_weights = self.W[:, self.ordering]                                         # (H, D, P)
+        adds = torch.einsum("ndp,hdp->ndh", step_inputs, step_weights)                  # step t adds W[:, j] x_j
+        before = F.pad(torch.cumsum(adds, dim=1)[:, :-1], (0, 0, 1, 0))                 # sum over steps < t
+        h = torch.sigmoid(self.c + before)                                              # (N, D, H)
         out = torch.einsum("ndh,dph->ndp", h, self.V[self.ordering]) + self.b[self.ordering]
-        return self.output_logits(out[:, self.rank])                                # back to position layout
+        return out[:, self.rank]                                                        # back to position layout
 
-    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        return categorical_log_prob(self(x), x)
+    def forward(self, x: torch.Tensor, condition=None) -> torch.Tensor:
+        return output_logits(self.outputs(x), self.num_values)
 
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        check_positive_int(n, "n")
-        x = torch.zeros(n, self.num_inputs, dtype=torch.long, device=self.W.device)
-        a = self.c.expand(n, -1).clone()                                     # (n, H), nothing seen yet
-        for position in self.ordering.tolist():
-            out = torch.sigmoid(a) @ self.V[position].T + self.b[position]   # (n, P)
-            value = sample_categorical(self.output_logits(out), generator)
-            x[:, position] = value
-            a += self.encode(value[:, None])[:, 0] @ self.W[:, position].T   # add W[:, position] x_position
-        return x
+    def log_prob(self, x: torch.Tensor, condition=None) -> torch.Tensor:
+        return output_log_prob(self.outputs(x), x, self.num_values)
+
+    def start_cache(self, n: int, condition=None) -> dict:
+        """The hidden pre-activation before anything is seen: c, for each of n examples."""
+        return {"a": self.c.expand(n, -1).clone()}
+
+    def cached_step(self, x: torch.Tensor, step: int, cache: dict, condition=None) -> torch.Tensor:
+        """Logits (n, K) of position ordering[step], adding the value drawn at the previous step first."""
+        if step > 0:
+            previous = int(self.ordering[step - 1])
+            cache["a"] += encode_values(x[:, previous:previous + 1], self.num_values, self.W.dtype)[:, 0] \
+                @ self.W[:, previous].T
+        position = int(self.ordering[step])
+        out = torch.sigmoid(cache["a"]) @ self.V[position].T + self.b[position]            # (n, P)
+        return output_logits(out, self.num_values)

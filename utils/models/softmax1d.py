@@ -2,15 +2,17 @@
 import torch
 from torch import nn
 
-from ..sampling import sample_categorical
+from ..sampling import categorical_log_prob
 from ..validation import check_discrete, check_positive_int
 
 
 class SoftmaxDistribution(nn.Module):
-    """p(x = k) = softmax(theta)_k, for x in [0, K).
+    """p(x = k) = softmax(theta)_k, for one variable x in [0, K) (event shape ()).
 
-    log_prob: x (N,) long -> (N,) nats.  sample: n -> (n,) long.
+    forward: x (N,) long -> logits (N, K), the same row for every x.
+    log_prob: x (N,) -> (N,) nats.  probs() -> (K,).
     """
+    event_shape = ()
 
     def __init__(self, num_values: int):
         super().__init__()
@@ -21,11 +23,9 @@ class SoftmaxDistribution(nn.Module):
         """(K,) the probability of every value."""
         return torch.softmax(self.logits, dim=0)
 
-    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, condition=None) -> torch.Tensor:
         check_discrete(x, self.num_values, ndim=1)
-        return torch.log_softmax(self.logits, dim=0)[x]
+        return self.logits.expand(len(x), -1)
 
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        check_positive_int(n, "n")
-        return sample_categorical(self.logits.expand(n, -1), generator)
+    def log_prob(self, x: torch.Tensor, condition=None) -> torch.Tensor:
+        return categorical_log_prob(self(x), x)

@@ -10,10 +10,11 @@ earlier, never x_i. Stacking layers widens the view to R = `receptive_field(kern
 values: output i depends on x_{i-R}, ..., x_{i-1} (fewer near the start), on every one of them when
 the dilations leave no holes (see `reachable_offsets`; 1, 2, 4, 8, ... with kernel 2 leaves none).
 
-Sampling needs D sequential steps. The naive way reruns the whole network over the prefix at every
-step (cost grows with the length). The cached way (fast WaveNet) keeps, for every layer, a queue of
-its last (k-1)*d + 1 inputs: a new step only pushes one activation per layer and convolves the k
-taps it needs, so each step costs O(layers). Both draw the same random numbers in the same order.
+Sampling (utils.sampling.sample) needs D sequential steps. The naive way reruns the whole network
+over the sequence at every step (cost grows with the length). The cached way (fast WaveNet,
+`cached_step`) keeps, for every layer, a queue of its last (k-1)*d + 1 inputs: a new step only pushes
+one activation per layer and convolves the k taps it needs, so each step costs O(layers). Both draw
+the same random numbers in the same order.
 The step computes forward's sums for one position as small matrix products, so its logits equal
 forward's up to float rounding (~1e-7); the samples come out identical (checked over many seeds in
 the tests and by `python -m utils.bench.wavenet_cache`).
@@ -24,10 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..sampling import categorical_log_prob, sample_categorical
-from ..validation import check_discrete, check_positive_int
-# the sequence helpers are the same as the recurrent model's: shift right, pixel positions, checks
-from .rnn import _as_sequence, _check_image_shape, _check_sample_args, _place_prefix, raster_positions, shift_right
+from ..sampling import categorical_log_prob
+from ..sequences import as_sequence, check_image_shape, previous_values, raster_positions, sequence_event_shape, shift_right
+from ..validation import check_positive_int
+from .conditioning import one_hot_condition
 
 
 def receptive_field(kernel_size: int, dilations) -> int:
@@ -123,17 +124,20 @@ class WaveNet(nn.Module):
     dilations:   one gated residual block per entry, e.g. (1, 2, 4, 8) or (1, 2, 4, 8) * 2.
     channels:    width of the residual stream; skip_channels: width of the skip outputs (default
                  channels).
-    image_shape: (H, W) for raster-scanned single-channel images: two extra input channels hold the
-                 normalised (row, column) of the pixel being predicted, and forward/log_prob accept
-                 images (N, 1, H, W) as well as flat sequences (N, D) with D <= H*W.
-    num_classes: make the model class-conditional: forward/log_prob/sample then need `label`.
+    length:      the length of the sequences it generates (event shape (length,)); forward and
+                 log_prob take sequences of any length.
+    image_shape: (H, W) for raster-scanned single-channel images (event shape (1, H, W)): two extra
+                 input channels hold the normalised (row, column) of the pixel being predicted, and
+                 forward/log_prob accept images (N, 1, H, W) as well as flat sequences (N, D), D <= H*W.
+    num_classes: make the model class-conditional: every call then needs `condition`, class labels
+                 (N,) (each block adds a learned bias computed from the one-hot label).
     forward: x (N, D) -> logits (N, D, K);  x (N, 1, H, W) -> logits (N, 1, H, W, K).
-    log_prob: x -> (N,) nats.  sample: n -> (n, length), or (n, 1, H, W) for images.
+    log_prob: x -> (N,) nats.  start_cache / cached_step: fast generation (utils.sampling.sample).
     """
 
     def __init__(self, num_values: int, dilations=(1, 2, 4, 8), *, kernel_size: int = 2, channels: int = 32,
                  skip_channels: int | None = None, image_shape: tuple[int, int] | None = None,
-                 num_classes: int | None = None):
+                 num_classes: int | None = None, length: int | None = None):
         super().__init__()
         self.num_values = check_positive_int(num_values, "num_values")
         self.start_token = num_values
@@ -142,7 +146,8 @@ class WaveNet(nn.Module):
         self.receptive_field = receptive_field(kernel_size, self.dilations)
         self.channels = check_positive_int(channels, "channels")
         skip_channels = check_positive_int(skip_channels or channels, "skip_channels")
-        self.image_shape = _check_image_shape(image_shape)
+        self.image_shape = check_image_shape(image_shape)
+        self.length = None if length is None else check_positive_int(length, "length")
         self.num_classes = None if num_classes is None else check_positive_int(num_classes, "num_classes")
         position_channels = 2 if image_shape else 0
         if channels <= position_channels:
@@ -155,6 +160,10 @@ class WaveNet(nn.Module):
         self.head_hidden = nn.Conv1d(skip_channels, skip_channels, 1)
         self.head_output = nn.Conv1d(skip_channels, num_values, 1)
 
+    @property
+    def event_shape(self) -> tuple:
+        return sequence_event_shape(self.length, self.image_shape)
+
     def _inputs(self, previous: torch.Tensor, first_position: int = 0) -> torch.Tensor:
         """previous values (N, L) -> first-layer input (N, C, L) for positions first_position, ..."""
         features = self.embedding(previous).transpose(1, 2)            # (N, C [-2], L)
@@ -163,9 +172,9 @@ class WaveNet(nn.Module):
             features = torch.cat([features, where.expand(len(previous), -1, -1)], dim=1)
         return features
 
-    def forward(self, x: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
-        sequence = _as_sequence(x, self.num_values, self.image_shape)
-        one_hot = self._one_hot(label, len(x))
+    def forward(self, x: torch.Tensor, condition=None) -> torch.Tensor:
+        sequence = as_sequence(x, self.num_values, self.image_shape)
+        one_hot = one_hot_condition(condition, self.num_classes, len(x), device=x.device)
         h = self._inputs(shift_right(sequence, self.start_token))     # (N, C, D)
         skips = 0
         for block in self.blocks:
@@ -175,79 +184,37 @@ class WaveNet(nn.Module):
         logits = logits.transpose(1, 2)
         return logits.reshape(*x.shape, self.num_values)
 
-    def log_prob(self, x: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
-        return categorical_log_prob(self(x, label), x)
+    def log_prob(self, x: torch.Tensor, condition=None) -> torch.Tensor:
+        return categorical_log_prob(self(x, condition), x)
 
     # ------------------------------------------------------------------------------------------
-    # generation
+    # fast generation
 
-    def make_cache(self, n: int) -> list:
-        """One queue per block holding its last (k-1)*d + 1 inputs (N, C), oldest first.
+    def start_cache(self, n: int, condition=None) -> dict:
+        """One queue per block holding its last (k-1)*d + 1 inputs (n, C), oldest first, and the label.
 
-        They start full of zeros: exactly the left padding the convolution sees at the start.
+        The queues start full of zeros: exactly the left padding the convolution sees at the start.
         """
         zeros = torch.zeros(n, self.channels, device=self.embedding.weight.device)
-        return [deque([zeros] * (block.conv.left_padding + 1), maxlen=block.conv.left_padding + 1)
-                for block in self.blocks]
+        queues = [deque([zeros] * (block.conv.left_padding + 1), maxlen=block.conv.left_padding + 1)
+                  for block in self.blocks]
+        return {"queues": queues, "one_hot": one_hot_condition(condition, self.num_classes, n, device=zeros.device)}
 
-    def step(self, previous: torch.Tensor, position: int, cache: list, label=None) -> torch.Tensor:
-        """One cached step: previous (n,) values x_{i-1}, i = position -> logits (n, K).
+    def cached_step(self, x: torch.Tensor, step: int, cache: dict, condition=None) -> torch.Tensor:
+        """Logits (n, K) of position `step` from the value before it and the queues of `cache`.
 
-        Pushes one activation into every queue of `cache` (from make_cache) and reads the k taps
-        each dilated convolution needs, so the cost does not grow with the position.
+        Pushes one activation into every queue and reads the k taps each dilated convolution needs,
+        so the cost does not grow with the position.
         """
-        one_hot = self._one_hot(label, len(previous))
-        h = self._inputs(previous[:, None], position)[:, :, 0]        # (n, C)
+        previous = previous_values(x, step, self.start_token)
+        h = self._inputs(previous[:, None], step)[:, :, 0]            # (n, C)
         skips = 0
-        for block, queue in zip(self.blocks, cache):
+        for block, queue in zip(self.blocks, cache["queues"]):
             queue.append(h)
             taps = torch.stack([queue[j * block.conv.dilation] for j in range(self.kernel_size)], dim=2)
-            h, skip = block.step(taps, one_hot)                        # (n, C), (n, S)
+            h, skip = block.step(taps, cache["one_hot"])                # (n, C), (n, S)
             skips = skips + skip
         return pointwise(self.head_output, F.relu(pointwise(self.head_hidden, F.relu(skips))))
-
-    @torch.no_grad()
-    def sample(self, n: int, length: int | None = None, *, generator: torch.Generator | None = None,
-               cached: bool = True, label=None, temperature: float = 1.0,
-               prefix: torch.Tensor | None = None) -> torch.Tensor:
-        """Draw n sequences of `length` values (images: length defaults to H*W, result (n, 1, H, W)).
-
-        cached: True uses the per-layer queues (O(layers) per step); False reruns `forward` on the
-                prefix x_<i at every step. Both give the same samples for the same generator.
-        label:  an int or (n,) class labels, for a class-conditional model.
-        prefix: (n, P) or (P,) values every sequence starts with (completion); only the rest is drawn.
-        """
-        length = _check_sample_args(n, length, self.image_shape)
-        device = self.embedding.weight.device
-        label = torch.full((n,), label, device=device) if isinstance(label, int) else label
-        self._one_hot(label, n)                                        # check the labels once, early
-        x = torch.zeros(n, length, dtype=torch.long, device=device)
-        given = _place_prefix(x, prefix, self.num_values)
-        cache = self.make_cache(n) if cached else None
-        previous = torch.full((n,), self.start_token, dtype=torch.long, device=device)
-        for i in range(length):
-            if cached:
-                logits = self.step(previous, i, cache, label)
-            else:  # x_i is still a placeholder here: output i never looks at it
-                logits = self(x[:, :i + 1], label)[:, i]
-            if i >= given:
-                x[:, i] = sample_categorical(logits, generator, temperature)
-            previous = x[:, i]
-        return x.reshape(n, 1, *self.image_shape) if self.image_shape else x
-
-    def _one_hot(self, label, n: int) -> torch.Tensor | None:
-        """Check the class labels against the model and return them one-hot (n, num_classes)."""
-        if self.num_classes is None:
-            if label is not None:
-                raise ValueError("this WaveNet is not class-conditional (num_classes=None): leave label out")
-            return None
-        if label is None:
-            raise ValueError(f"this WaveNet is class-conditional: pass label=, {n} class indices in "
-                             f"[0, {self.num_classes - 1}]")
-        check_discrete(label, self.num_classes, name="label", ndim=1)
-        if len(label) != n:
-            raise ValueError(f"label must hold one class per example ({n}), got {len(label)}")
-        return F.one_hot(label, self.num_classes).float()
 
 
 # ----------------------------------------------------------------------------------------------
