@@ -6,10 +6,12 @@ import pytest
 import torch
 from scipy.stats import chisquare
 
-from utils.checks import dependency_report
+from utils.checks import dependency_report, made_connectivity
 from utils.models.fvsbn import FVSBN
-from utils.models.made import MADE, dead_units, made_connectivity, made_degrees, made_masks
+from utils.models.made import MADE, dead_units, made_degrees, made_masks
 from utils.models.nade import NADE
+from utils.sampling import sample
+from utils.train import fit
 
 
 def all_inputs(num_inputs: int, num_values: int) -> torch.Tensor:
@@ -65,7 +67,7 @@ MODELS = {
     "made-3-layers": lambda D, K, order: MADE(D, [12, 3, 9], K, ordering=order),
     "made-no-hidden": lambda D, K, order: MADE(D, [], K, ordering=order),
     "made-spread": lambda D, K, order: MADE(D, [6, 6], K, ordering=order, hidden_degrees="spread"),
-    "made-ensemble": lambda D, K, order: MADE(D, [10, 10], K, ordering="random", n_masks=3, seed=7),
+    "made-ensemble": lambda D, K, order: MADE(D, [10, 10], K, ordering="random", num_masks=3, seed=7),
 }
 
 
@@ -75,7 +77,7 @@ def test_every_model_is_autoregressive_in_its_own_order(name, num_values):
     for seed in range(3):
         num_inputs = 9
         model = all_paths_active(MODELS[name](num_inputs, num_values, random_ordering(num_inputs, seed)), seed)
-        mask_sets = range(model.n_masks) if isinstance(model, MADE) else [None]
+        mask_sets = range(model.num_masks) if isinstance(model, MADE) else [None]
         for index in mask_sets:
             if index is not None:
                 model.set_mask(index)
@@ -192,21 +194,27 @@ def test_dead_units_finds_a_unit_with_nowhere_to_go():
 @pytest.mark.parametrize("name", list(MODELS))
 def test_probabilities_of_all_inputs_sum_to_one(name, num_inputs, num_values):
     model = randomize(MODELS[name](num_inputs, num_values, random_ordering(num_inputs, 0)), seed=0).eval()
+    everything = all_inputs(num_inputs, num_values)
     with torch.no_grad():
-        total = model.log_prob(all_inputs(num_inputs, num_values)).double().exp().sum()
-    assert abs(float(total) - 1) < 1e-4
+        totals = [model.log_prob(everything).double().exp().sum()]
+        if isinstance(model, MADE) and model.num_masks > 1:
+            totals.append(model.ensemble_log_prob(everything).double().exp().sum())   # a mixture sums to one too
+            for index in range(1, model.num_masks):                                    # and so does every member
+                model.set_mask(index)
+                totals.append(model.log_prob(everything).double().exp().sum())
+    assert all(abs(float(total) - 1) < 1e-4 for total in totals), totals
 
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_sample_frequencies_match_exact_probabilities(name):
     num_inputs, num_values, n = 3, 3, 30_000
     model = randomize(MODELS[name](num_inputs, num_values, random_ordering(num_inputs, 1)), seed=1).eval()
-    if isinstance(model, MADE):
-        model.set_mask(0)                     # sample and score one mask set
+    if isinstance(model, MADE) and model.num_masks > 1:
+        model.set_mask(1)                     # sample and score one mask set, in its own order
     everything = all_inputs(num_inputs, num_values)
     with torch.no_grad():
-        probs = model.log_prob(everything, **({"ensemble": False} if isinstance(model, MADE) else {})).double().exp()
-    samples = model.sample(n, generator=torch.Generator().manual_seed(0))
+        probs = model.log_prob(everything).double().exp()
+    samples = sample(model, n, generator=torch.Generator().manual_seed(0))
     codes = (samples * num_values ** torch.arange(num_inputs - 1, -1, -1)).sum(1)   # row index in `everything`
     counts = torch.bincount(codes, minlength=len(everything))
     assert chi_square_pvalue(counts, probs) > 1e-3
@@ -215,60 +223,124 @@ def test_sample_frequencies_match_exact_probabilities(name):
 @pytest.mark.parametrize("name", list(MODELS))
 def test_sampling_is_deterministic_for_a_generator(name):
     model = randomize(MODELS[name](6, 3, random_ordering(6, 2)), seed=2)
-    first = model.sample(50, generator=torch.Generator().manual_seed(11))
-    again = model.sample(50, generator=torch.Generator().manual_seed(11))
-    other = model.sample(50, generator=torch.Generator().manual_seed(12))
-    assert first.shape == (50, 6) and first.dtype == torch.long and int(first.max()) < 3
+    first = sample(model, 50, generator=torch.Generator().manual_seed(11))
+    again = sample(model, 50, generator=torch.Generator().manual_seed(11))
+    other = sample(model, 50, generator=torch.Generator().manual_seed(12))
+    assert first.shape == (50, 6) and first.dtype == torch.long and int(first.min()) >= 0 and int(first.max()) < 3
     assert torch.equal(first, again) and not torch.equal(first, other)
+    # NADE's cached step (a running hidden pre-activation) gives the samples of the full forward pass
+    naive = sample(model, 50, generator=torch.Generator().manual_seed(11), cached=False)
+    assert torch.equal(first, naive)
+
+
+@pytest.mark.parametrize("num_values", [2, 3])
+def test_nade_cached_step_gives_the_forward_logits_in_any_order(num_values):
+    for seed in range(3):
+        model = randomize(NADE(7, 5, num_values, ordering=random_ordering(7, seed)), seed=seed)
+        x = torch.randint(0, num_values, (4, 7), generator=torch.Generator().manual_seed(seed))
+        x[:, model.ordering[0]] = 1            # the first value drawn adds a column of W (a 0 adds nothing for K = 2)
+        logits = model(x)
+        cache = model.start_cache(4)
+        with torch.no_grad():
+            for step, position in enumerate(model.ordering.tolist()):
+                torch.testing.assert_close(model.cached_step(x, step, cache), logits[:, position], atol=1e-5, rtol=1e-5)
+        # a cache that skips the update of one step is caught
+        stale = model.start_cache(4)
+        with torch.no_grad():
+            stale_logits = [model.cached_step(x, step, stale) for step in (0, 2)]   # step 1's update never happens
+        assert not torch.allclose(stale_logits[1], logits[:, int(model.ordering[2])], atol=1e-4)
 
 
 # ----------------------------------------------------------------------------------------------
 # order-agnostic training, ensembles, inpainting
 
 
-def test_training_moves_to_the_next_mask_set_and_eval_does_not():
-    model = MADE(6, [10], ordering="random", n_masks=3, seed=0)
+def test_forward_and_log_prob_never_change_the_masks():
+    model = MADE(6, [10], ordering="random", num_masks=3, seed=0)
+    snapshots = []
+    for index in range(3):
+        model.set_mask(index)
+        snapshots.append(([mask.clone() for mask in model.masks()], model.ordering.tolist()))
+    assert len({tuple(ordering) for _, ordering in snapshots}) > 1
+    model.set_mask(1)
+    x = torch.randint(0, 2, (4, 6), generator=torch.Generator().manual_seed(0))
+    for training in (True, False):
+        model.train(training)
+        first = model(x)
+        for _ in range(3):
+            assert torch.equal(model(x), first)
+            model.log_prob(x)
+        assert model.mask_index == 1 and model.ordering.tolist() == snapshots[1][1]
+        assert all(torch.equal(a, b) for a, b in zip(model.masks(), snapshots[1][0]))
+    model.set_mask(0)                          # mask sets are rebuilt from the seed: the same every time
+    model.set_mask(1)
+    assert all(torch.equal(a, b) for a, b in zip(model.masks(), snapshots[1][0]))
+
+
+def test_fit_runs_the_mask_schedule_given_as_before_step():
+    model = MADE(6, [10], ordering="random", num_masks=3, seed=0)
     orderings = []
     for index in range(3):
         model.set_mask(index)
         orderings.append(model.ordering.tolist())
-    assert len({tuple(o) for o in orderings}) > 1
     model.set_mask(0)
-    x = torch.randint(0, 2, (4, 6), generator=torch.Generator().manual_seed(0))
-    model.train()
-    seen = []
-    for _ in range(4):
-        model.log_prob(x)
-        seen.append(model.mask_index)
-    assert seen == [1, 2, 0, 1]
-    model.eval()
-    model(x)
-    model.log_prob(x)
-    assert model.mask_index == 1 and model.ordering.tolist() == orderings[1]
+    x = torch.randint(0, 2, (40, 6), generator=torch.Generator().manual_seed(0))
+    used, steps = [], []
+    log_prob = model.log_prob
+
+    def recording_log_prob(batch):
+        if model.training:                     # training steps only, not the test-set evaluations
+            used.append((model.mask_index, model.ordering.tolist()))
+        return log_prob(batch)
+
+    model.log_prob = recording_log_prob
+    fit(model, x, x[:10], epochs=2, batch_size=10, progress=False,
+        before_step=lambda step: (steps.append(step), model.set_mask(step % model.num_masks)))
+    assert steps == list(range(8))
+    assert used == [(step % 3, orderings[step % 3]) for step in range(8)]
+    used.clear()
+    fit(model, x, x[:10], epochs=1, batch_size=10, progress=False)          # no schedule: the masks stay
+    assert used == [(1, orderings[1])] * 4
 
 
 def test_ensemble_log_prob_is_the_log_mean_of_the_mask_probabilities():
-    model = randomize(MADE(5, [8, 8], 3, ordering="random", n_masks=4, seed=3), seed=3).eval()
+    model = randomize(MADE(5, [8, 8], 3, ordering="random", num_masks=4, seed=3), seed=3).eval()
     x = all_inputs(5, 3)[::7]
     with torch.no_grad():
         per_mask = []
         for index in range(4):
             model.set_mask(index)
-            per_mask.append(model.log_prob(x, ensemble=False))
+            per_mask.append(model.log_prob(x))
         model.set_mask(2)
-        ensemble = model.log_prob(x)
+        ensemble = model.ensemble_log_prob(x)
+        current = model.log_prob(x)
+    assert not torch.allclose(per_mask[0], per_mask[1], atol=1e-3), "the members should differ"
     expected = torch.logsumexp(torch.stack(per_mask), 0) - torch.log(torch.tensor(4.0))
     assert torch.allclose(ensemble, expected, atol=1e-5)
+    assert torch.equal(current, per_mask[2])                     # log_prob: the current mask set only
     assert model.mask_index == 2
 
 
 def test_ensemble_log_prob_leaves_the_current_masks_in_place():
-    model = MADE(5, [8], ordering="random", n_masks=4, seed=1).eval()
+    model = MADE(5, [8], ordering="random", num_masks=4, seed=1)
     model.set_mask(2)
     before = [mask.clone() for mask in model.masks()], model.ordering.clone()
-    model.log_prob(torch.zeros(3, 5, dtype=torch.long))
-    assert model.mask_index == 2 and torch.equal(model.ordering, before[1])
-    assert all(torch.equal(a, b) for a, b in zip(model.masks(), before[0]))
+    for training in (True, False):
+        model.train(training)
+        model.ensemble_log_prob(torch.zeros(3, 5, dtype=torch.long))
+        assert model.mask_index == 2 and torch.equal(model.ordering, before[1])
+        assert all(torch.equal(a, b) for a, b in zip(model.masks(), before[0]))
+
+
+def test_observed_first_order_puts_the_observed_positions_first_in_the_current_order():
+    model = MADE(6, [10], ordering=[4, 1, 5, 0, 3, 2])
+    observed = torch.tensor([True, False, True, False, False, True])          # positions 0, 2, 5
+    assert model.observed_first_order(observed).tolist() == [5, 0, 2, 4, 1, 3]
+    assert model.observed_first_order(torch.zeros(6, dtype=torch.bool)).tolist() == [4, 1, 5, 0, 3, 2]
+    assert model.observed_first_order(torch.ones(6, dtype=torch.bool)).tolist() == [4, 1, 5, 0, 3, 2]
+    already_first = torch.tensor([False, True, False, False, True, False])   # 4 and 1 come first anyway
+    assert model.observed_first_order(already_first).tolist() == [4, 1, 5, 0, 3, 2]
+    assert model.ordering.tolist() == [4, 1, 5, 0, 3, 2]                       # it only computes an order
 
 
 def conditional_frequencies_match(model, completed, observed_mask, observed_values):
@@ -291,11 +363,15 @@ def test_inpaint_keeps_the_order_when_the_observed_positions_come_first():
     x = torch.tensor([[1, 0, 1, 1]]).repeat(8000, 1)
     completed = model.inpaint(x, observed_mask, generator=torch.Generator().manual_seed(0))
     assert torch.equal(completed[:, :2], x[:, :2])
+    # the values at unobserved positions are ignored: only the observed ones condition the draws
+    other = x.clone()
+    other[:, 2:] = 1 - other[:, 2:]
+    assert torch.equal(model.inpaint(other, observed_mask, generator=torch.Generator().manual_seed(0)), completed)
     assert conditional_frequencies_match(model, completed, observed_mask, torch.tensor([1, 0]))
 
 
 def test_inpaint_puts_the_observed_positions_first_and_restores_the_masks():
-    model = randomize(MADE(4, [9, 9], 3, ordering="random", n_masks=3, seed=5), seed=5, scale=0.7).eval()
+    model = randomize(MADE(4, [9, 9], 3, ordering="random", num_masks=3, seed=5), seed=5, scale=0.7).eval()
     model.set_mask(1)
     before = [mask.clone() for mask in model.masks()], model.ordering.clone()
     observed_mask = torch.tensor([False, True, False, True])
@@ -310,8 +386,8 @@ def test_inpaint_puts_the_observed_positions_first_and_restores_the_masks():
     rank = torch.argsort(before[1])
     expected_order = sorted([1, 3], key=lambda p: rank[p]) + sorted([0, 2], key=lambda p: rank[p])
     assert expected_order != before[1].tolist(), "pick a case where inpaint has to change the order"
-    reordered = copy.deepcopy(model)
-    reordered.n_masks = 1                         # score with exactly the masks inpaint used
+    assert model.observed_first_order(observed_mask).tolist() == expected_order
+    reordered = copy.deepcopy(model)              # score with exactly the masks inpaint used
     reordered.set_ordering(expected_order, torch.Generator().manual_seed(model.seed))
     assert conditional_frequencies_match(reordered, completed, observed_mask, torch.tensor([1, 0]))
 
@@ -344,7 +420,13 @@ def test_bad_inputs_raise_clear_errors(name):
     with pytest.raises(ValueError, match=r"values must lie in \[0, 2\]"):
         model.log_prob(torch.full((2, 4), 3))
     with pytest.raises(ValueError, match="n must be a positive int"):
-        model.sample(0)
+        sample(model, 0)
+    with pytest.raises(ValueError, match="temperature must be positive"):
+        sample(model, 2, temperature=0)
+    with pytest.raises(ValueError, match="top_k must be an int between 1 and 3"):
+        sample(model, 2, top_k=4)
+    with pytest.raises(ValueError, match=r"prefix values must lie in \[0, 2\]"):
+        sample(model, 2, prefix=torch.tensor([0, 3]))
 
 
 def test_bad_settings_raise_clear_errors():
@@ -359,6 +441,8 @@ def test_bad_settings_raise_clear_errors():
     with pytest.raises(ValueError, match="ordering must be None, 'random'"):
         MADE(4, [5], ordering="reversed")
     with pytest.raises(ValueError, match="mask index must lie in"):
-        MADE(4, [5], n_masks=2).set_mask(2)
+        MADE(4, [5], num_masks=2).set_mask(2)
+    with pytest.raises(ValueError, match="num_masks must be a positive int"):
+        MADE(4, [5], num_masks=0)
     with pytest.raises(ValueError, match="observed_mask must be a bool tensor of shape"):
         MADE(4, [5]).inpaint(torch.zeros(1, 4, dtype=torch.long), torch.tensor([1, 0, 0, 0]))

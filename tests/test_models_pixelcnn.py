@@ -12,9 +12,11 @@ import torch.nn.functional as F
 from utils.checks import dependency_report
 from utils.models import gated_pixelcnn
 from utils.models.gated_pixelcnn import GatedPixelCNN
-from utils.models.logistic_mixture_head import mixture_log_prob, split_mixture_params
-from utils.models.pixelcnn import PixelCNN, pixelcnn_mask
+from utils.models.image_layers import pixelcnn_mask, to_channels_last
+from utils.models.logistic_mixture_head import mixture_params, mixture_value_log_probs, split_mixture_params
+from utils.models.pixelcnn import PixelCNN
 from utils.receptive_field import receptive_field_map
+from utils.sampling import categorical_log_prob, sample
 
 
 def flat(c, h, w, shape):
@@ -25,7 +27,7 @@ def flat(c, h, w, shape):
 
 def plain(shape, num_values=3, **kwargs):
     torch.manual_seed(0)
-    options = dict(hidden_channels=6, num_blocks=2, first_kernel_size=5, kernel_size=3) | kwargs
+    options = dict(hidden_channels=6, num_layers=3, first_kernel_size=5, kernel_size=3) | kwargs
     return PixelCNN(shape, num_values, **options)
 
 
@@ -117,7 +119,7 @@ def test_without_channel_masks_a_pixel_sees_none_of_its_own_channels():
 
 def test_the_plain_pixelcnn_has_a_blind_spot_that_the_check_detects():
     shape = (1, 8, 8)
-    model = plain(shape, 2, hidden_channels=12, num_blocks=3, first_kernel_size=3).double()
+    model = plain(shape, 2, hidden_channels=12, num_layers=4, first_kernel_size=3).double()
     report = dependency_report(model, shape, 2, atol=1e-12)
     report.assert_autoregressive()
     counts = report.unseen_counts()
@@ -180,32 +182,67 @@ def test_a_gated_pixelcnn_with_a_type_b_first_horizontal_mask_is_caught():
 
 
 @pytest.mark.parametrize("make", [plain, gated])
-def test_labels_change_the_outputs_and_the_model_stays_autoregressive(make):
+def test_conditions_change_the_outputs_and_the_model_stays_autoregressive(make):
     shape = (1, 5, 5)
     model = make(shape, num_classes=4)
     x = torch.randint(0, 3, (2, *shape), generator=torch.Generator().manual_seed(1))
     out_0 = model(x, torch.tensor([0, 0]))
     out_3 = model(x, torch.tensor([3, 3]))
     assert (out_0 - out_3).abs().max() > 1e-4
-    assert torch.allclose(model(x, torch.tensor([0, 3]))[0], out_0[0])      # one label per image
+    assert torch.allclose(model(x, torch.tensor([0, 3]))[0], out_0[0])      # one class per image
+    assert torch.allclose(model(x, 3), out_3)                               # one int for the whole batch
     fixed = torch.tensor([2])
     outputs = lambda batch: model(batch, fixed.expand(len(batch))).reshape(len(batch), 25, -1)
     report = dependency_report(model, shape, 3, output_fn=outputs)
     report.assert_autoregressive()
-    assert model.log_prob(x, torch.tensor([1, 2])).shape == (2,)
+    condition = torch.tensor([1, 2])
+    log_prob = model.log_prob(x, condition)
+    assert torch.allclose(log_prob, categorical_log_prob(model(x, condition), x))
+    assert not torch.allclose(log_prob, model.log_prob(x, torch.tensor([0, 0])))
 
 
 @pytest.mark.parametrize("make", [plain, gated])
-def test_labels_are_required_by_conditional_models_only(make):
+def test_conditions_are_required_by_conditional_models_only(make):
     x = torch.zeros(2, 1, 5, 5, dtype=torch.long)
-    with pytest.raises(ValueError, match="class-conditional: pass labels"):
+    with pytest.raises(ValueError, match="class-conditional: pass condition="):
         make((1, 5, 5), num_classes=4)(x)
     with pytest.raises(ValueError, match="not class-conditional"):
         make((1, 5, 5))(x, torch.tensor([0, 1]))
-    with pytest.raises(ValueError, match="labels values must lie in"):
+    with pytest.raises(ValueError, match=r"condition values must lie in \[0, 3\]"):
         make((1, 5, 5), num_classes=4)(x, torch.tensor([0, 4]))
-    with pytest.raises(ValueError, match="one entry per image"):
+    with pytest.raises(ValueError, match="one class per example"):
         make((1, 5, 5), num_classes=4)(x, torch.tensor([1]))
+    with pytest.raises(ValueError, match="class-conditional: pass condition="):
+        sample(make((1, 5, 5), num_classes=4), 2)
+
+
+# ----------------------------------------------------------------------------------------------
+# the differentiable seam
+
+
+@pytest.mark.parametrize("make, options", [(plain, {}), (gated, {}), (gated, {"output": "logistic_mixture"}),
+                                            (plain, {"num_classes": 3})])
+def test_forward_is_forward_features_of_input_features(make, options):
+    shape, n = (3, 4, 4), 8
+    model = make(shape, **options)
+    x = torch.randint(0, 3, (n, *shape), generator=torch.Generator().manual_seed(5))
+    condition = torch.arange(n) % 3 if "num_classes" in options else None
+    features = model.input_features(x)
+    assert features.shape == x.shape and features.dtype == torch.float32
+    assert torch.equal(features, x.float() - 1)                            # K = 3: values 0, 1, 2 -> -1, 0, 1
+    assert torch.equal(model(x, condition), model.forward_features(features, condition))
+    # differentiable: the gradient of one logit reaches earlier sub-pixels and never a later one
+    features.requires_grad_(True)
+    model.forward_features(features, condition)[:, 1, 2, 1].sum().backward()    # G of pixel (2, 1), every image
+    reached = features.grad.abs().amax(0).flatten() > 0                          # by any of the n images
+    rank = torch.arange(48).reshape(4, 4, 3).permute(2, 0, 1).flatten()          # raster order, R G B in turn
+    assert not bool(reached[rank >= int(rank[flat(1, 2, 1, shape)])].any())
+    assert bool(reached[flat(0, 2, 1, shape)]) and bool(reached[flat(2, 2, 0, shape)])   # its own R, the pixel left
+    features.grad = None
+    model.forward_features(features, condition)[0, 1, 2, 1].sum().backward()
+    assert not bool(features.grad[1:].any()), "one image's logits must not depend on another image"
+    with pytest.raises(TypeError, match="must hold integers"):
+        model.input_features(features.detach())
 
 
 # ----------------------------------------------------------------------------------------------
@@ -225,27 +262,31 @@ def test_probabilities_of_all_images_sum_to_one(make, shape, num_values, options
     assert abs(float(total) - 1) < 1e-4
 
 
-def test_mixture_head_probabilities_sum_to_one_and_match_sigmoid_differences():
+def test_mixture_head_logits_are_the_mixture_probabilities_of_the_values():
     num_values, shape = 5, (2, 3, 3)
     model = gated(shape, num_values, output="logistic_mixture", num_components=3)
     x = torch.randint(0, num_values, (1, *shape), generator=torch.Generator().manual_seed(2))
+    raw = []
+    model.output.register_forward_hook(lambda module, inputs, output: raw.append(output))
     with torch.no_grad():
-        params = model(x)                                 # (1, C, H, W, 3M)
-    assert params.shape == (1, *shape, 9)
-    last = params[0, 1, 2, 2]                           # the last sub-pixel: B of the bottom-right pixel
+        logits = model(x)                                 # (1, C, H, W, K): log P of every value
+    assert logits.shape == (1, *shape, num_values)
+    assert torch.allclose(logits.logsumexp(-1), torch.zeros(1, *shape), atol=1e-5)   # already normalised
+    params = mixture_params(to_channels_last(raw[0], shape[0]), num_values)           # (1, C, H, W, 3M)
+    assert torch.equal(logits, mixture_value_log_probs(params, num_values))
+    last = params[0, 1, 2, 2]                           # the last sub-pixel: channel 1 of the bottom-right pixel
     logit_weights, means, log_scales = split_mixture_params(last)
     # brute force: value v gets CDF(v + 0.5) - CDF(v - 0.5), the end values also get the tails
     edges = torch.arange(num_values + 1, dtype=torch.float32) - 0.5
     edges[0], edges[-1] = -float("inf"), float("inf")
     cdf = torch.sigmoid((edges[:, None] - means) / log_scales.exp())             # (K + 1, M)
     expected = ((cdf[1:] - cdf[:-1]) * torch.softmax(logit_weights, 0)).sum(1)  # (K,)
-    values = torch.arange(num_values)
-    probs = mixture_log_prob(last.expand(num_values, -1), values, num_values).exp()
+    probs = logits[0, 1, 2, 2].exp()
     assert abs(float(probs.sum()) - 1) < 1e-5
     assert torch.allclose(probs, expected, atol=1e-5)
     # the model's log_prob uses exactly these numbers: change the last sub-pixel, nothing else moves
-    images = x.repeat(num_values, 1, 1, 1, 1).squeeze(1)
-    images[:, 1, 2, 2] = values
+    images = x.repeat(num_values, 1, 1, 1)
+    images[:, 1, 2, 2] = torch.arange(num_values)
     with torch.no_grad():
         log_probs = model.log_prob(images)
     assert torch.allclose(log_probs - log_probs[0], probs.log() - probs[0].log(), atol=1e-4)
@@ -259,23 +300,34 @@ def test_mixture_head_probabilities_sum_to_one_and_match_sigmoid_differences():
                                             (gated, {"output": "logistic_mixture", "num_components": 2})])
 def test_sampling_is_reproducible_with_a_generator(make, options):
     model = make((2, 4, 4), 3, **options)
-    first = model.sample(3, generator=torch.Generator().manual_seed(7))
-    again = model.sample(3, generator=torch.Generator().manual_seed(7))
-    other = model.sample(3, generator=torch.Generator().manual_seed(8))
+    first = sample(model, 3, generator=torch.Generator().manual_seed(7))
+    again = sample(model, 3, generator=torch.Generator().manual_seed(7))
+    other = sample(model, 3, generator=torch.Generator().manual_seed(8))
     assert first.shape == (3, 2, 4, 4) and first.dtype == torch.long
     assert int(first.min()) >= 0 and int(first.max()) < 3
     assert torch.equal(first, again) and not torch.equal(first, other)
+    assert torch.equal(first, sample(model, 3, generator=torch.Generator().manual_seed(7), cached=False))
+    cooler = sample(model, 3, generator=torch.Generator().manual_seed(7), temperature=0.5)
+    assert torch.equal(cooler, sample(model, 3, generator=torch.Generator().manual_seed(7), temperature=0.5))
 
 
 @pytest.mark.parametrize("make", [plain, gated])
 def test_completion_keeps_the_given_rows(make):
-    model = make((1, 5, 5), 3, num_classes=2)
-    given = torch.randint(0, 3, (4, 1, 2, 5), generator=torch.Generator().manual_seed(3))
-    labels = torch.tensor([0, 1, 0, 1])
-    completed = model.sample(4, generator=torch.Generator().manual_seed(4), labels=labels, given=given)
-    assert torch.equal(completed[:, :, :2], given)
-    again = model.sample(4, generator=torch.Generator().manual_seed(4), labels=labels, given=given)
+    model = make((2, 5, 5), 3, num_classes=2)
+    top_rows = torch.randint(0, 3, (4, 2, 2, 5), generator=torch.Generator().manual_seed(3))
+    prefix = top_rows.permute(0, 2, 3, 1).reshape(4, -1)      # the top rows in raster order, channels in turn
+    condition = torch.tensor([0, 1, 0, 1])
+    completed = sample(model, 4, generator=torch.Generator().manual_seed(4), condition=condition, prefix=prefix)
+    assert torch.equal(completed[:, :, :2], top_rows)
+    again = sample(model, 4, generator=torch.Generator().manual_seed(4), condition=condition, prefix=prefix)
     assert torch.equal(completed, again)
+    fresh = sample(model, 4, generator=torch.Generator().manual_seed(4), condition=condition)
+    assert not torch.equal(completed[:, :, 2:], fresh[:, :, 2:]), "the rows below should depend on the given rows"
+    # 13 values: row 0 (5 pixels x 2 channels), pixel (1, 0), and channel 0 of pixel (1, 1): the prefix may
+    # end inside a row, even inside a pixel
+    part = sample(model, 4, generator=torch.Generator().manual_seed(5), condition=condition, prefix=prefix[:, :13])
+    assert torch.equal(part[:, :, 0], top_rows[:, :, 0]) and torch.equal(part[:, :, 1, 0], top_rows[:, :, 1, 0])
+    assert torch.equal(part[:, 0, 1, 1], top_rows[:, 0, 1, 1])
 
 
 def test_sampling_draws_from_the_model_distribution():
@@ -284,8 +336,19 @@ def test_sampling_draws_from_the_model_distribution():
     with torch.no_grad():
         model.output[-1].bias.copy_(torch.tensor([0.0, 1.0]))
         p_one = float(model.log_prob(torch.ones(1, 1, 1, 1, dtype=torch.long)).exp())
-        samples = model.sample(4000, generator=torch.Generator().manual_seed(0))
+    samples = sample(model, 4000, generator=torch.Generator().manual_seed(0))
     assert abs(float(samples.float().mean()) - p_one) < 0.03
+
+
+def test_mixture_sampling_draws_from_the_mixture_probabilities():
+    # one pixel, 6 values: the sample frequencies follow the mixture's probabilities (the logits)
+    model = gated((1, 1, 1), 6, output="logistic_mixture", num_components=2)
+    with torch.no_grad():
+        model.output[-1].bias.copy_(torch.tensor([0.5, -0.5, -0.6, 0.4, 0.3, -0.2]))
+        probs = model(torch.zeros(1, 1, 1, 1, dtype=torch.long)).exp().flatten().double()
+    samples = sample(model, 20000, generator=torch.Generator().manual_seed(0)).flatten()
+    frequencies = torch.bincount(samples, minlength=6).double() / len(samples)
+    assert float(probs.min()) > 0.02 and float((frequencies - probs).abs().max()) < 0.015
 
 
 # ----------------------------------------------------------------------------------------------
@@ -301,10 +364,14 @@ def test_bad_inputs_raise_clear_errors(make):
         model(torch.full((2, 1, 5, 5), 3))
     with pytest.raises(ValueError, match=r"shape \(N, 1, 5, 5\)"):
         model(torch.zeros(2, 1, 4, 5, dtype=torch.long))
-    with pytest.raises(ValueError, match="top rows"):
-        model.sample(2, given=torch.zeros(2, 1, 2, 4, dtype=torch.long))
+    with pytest.raises(ValueError, match="prefix must hold the first P values"):
+        sample(model, 2, prefix=torch.zeros(2, 26, dtype=torch.long))
+    with pytest.raises(ValueError, match="prefix must hold the first P values"):
+        sample(model, 2, prefix=torch.zeros(3, 5, dtype=torch.long))
+    with pytest.raises(ValueError, match="prefix must have 2 dimensions"):
+        sample(model, 2, prefix=torch.zeros(2, 1, 2, 5, dtype=torch.long))
     with pytest.raises(ValueError, match="n must be a positive int"):
-        model.sample(0)
+        sample(model, 0)
 
 
 def test_bad_model_options_raise_clear_errors():
@@ -312,10 +379,12 @@ def test_bad_model_options_raise_clear_errors():
         PixelCNN((28, 28), 2)
     with pytest.raises(ValueError, match="multiple of color_groups"):
         PixelCNN((3, 8, 8), 2, hidden_channels=16)
+    with pytest.raises(ValueError, match="num_layers must be a positive int"):
+        PixelCNN((1, 8, 8), 2, num_layers=0)
     with pytest.raises(ValueError, match="output must be"):
         GatedPixelCNN((1, 8, 8), 2, output="gaussian")
-    with pytest.raises(ValueError, match="temperature"):
-        gated((1, 2, 2), output="logistic_mixture").sample(1, temperature=0.5)
+    with pytest.raises(ValueError, match="temperature must be positive"):
+        sample(gated((1, 2, 2), output="logistic_mixture"), 1, temperature=0)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -13,8 +13,9 @@ import torch.nn.functional as F
 from utils.checks import dependency_matrix, dependency_report
 from utils.models import rnn as rnn_module
 from utils.models import wavenet as wavenet_module
-from utils.models.rnn import AutoregressiveRNN, choose_next
+from utils.models.rnn import AutoregressiveRNN
 from utils.models.wavenet import CausalConv1d, GatedResidualBlock, WaveNet, reachable_offsets, receptive_field
+from utils.sampling import choose_next, sample
 
 SEEDS = range(4)
 
@@ -64,6 +65,18 @@ def test_rnn_with_positions_is_autoregressive_over_raster_pixels():
     report.assert_full_coverage()
 
 
+@pytest.mark.parametrize("make", [lambda: AutoregressiveRNN(3, 16, embedding_size=8, image_shape=(3, 4)),
+                                  lambda: WaveNet(3, (1, 2, 4), channels=8, image_shape=(3, 4))])
+def test_an_image_model_draws_the_first_pixels_when_given_a_length(make):
+    torch.manual_seed(0)
+    model = make()
+    full = sample(model, 3, generator=generator(0))
+    first = sample(model, 3, length=5, generator=generator(0))
+    assert full.shape == (3, 1, 3, 4) and first.shape == (3, 5)
+    assert torch.equal(first, full.flatten(1)[:, :5])        # the same draws, in the same (raster) order
+    assert torch.equal(first, sample(model, 3, length=5, generator=generator(0), cached=False))
+
+
 def test_rnn_position_inputs_change_the_prediction():
     torch.manual_seed(0)
     model = AutoregressiveRNN(2, 16, embedding_size=8, image_shape=(3, 4))
@@ -100,46 +113,78 @@ def test_rnn_cached_sampling_equals_naive_sampling(options, n):
     model = AutoregressiveRNN(5, 16, embedding_size=8, **options)
     length = None if "image_shape" in options else 20
     for seed in SEEDS:
-        cached = model.sample(n, length, generator=generator(seed))
-        naive = model.sample(n, length, generator=generator(seed), cached=False)
+        cached = sample(model, n, length=length, generator=generator(seed))
+        naive = sample(model, n, length=length, generator=generator(seed), cached=False)
         assert torch.equal(cached, naive), f"seed {seed}"
     expected_shape = (n, 1, 4, 5) if "image_shape" in options else (n, 20)
     assert cached.shape == expected_shape
+    assert not torch.equal(cached, sample(model, n, length=length, generator=generator(99)))
 
 
-def test_rnn_step_equals_forward_exactly():
+@pytest.mark.parametrize("options", [dict(num_layers=2), dict(cell="lstm"), dict(image_shape=(3, 5))])
+def test_rnn_step_and_cached_step_equal_forward_exactly(options):
     # forward is a loop of steps, so the cached path is exact, not just close
     torch.manual_seed(0)
-    model = AutoregressiveRNN(4, 16, embedding_size=8, num_layers=2)
+    model = AutoregressiveRNN(4, 16, embedding_size=8, **options)
     x = torch.randint(0, 4, (3, 15))
     logits = model(x)
     previous, state = torch.full((3,), model.start_token), None
+    cache = model.start_cache(3)
     for i in range(15):
         step_logits, state = model.step(previous, i, state)
         assert torch.equal(step_logits, logits[:, i])
+        assert torch.equal(model.cached_step(x, i, cache), logits[:, i])
         previous = x[:, i]
 
 
 def test_rnn_sampling_options():
     torch.manual_seed(0)
-    model = AutoregressiveRNN(6, 16, embedding_size=8)
-    greedy = model.sample(2, 10, greedy=True)
-    assert torch.equal(greedy, model.sample(2, 10, top_k=1, generator=generator(3)))
+    model = AutoregressiveRNN(6, 16, embedding_size=8, length=10)
+    greedy = sample(model, 2, greedy=True)
+    assert greedy.shape == (2, 10)
+    assert torch.equal(greedy, sample(model, 2, top_k=1, generator=generator(3)))
     assert torch.equal(model(greedy).argmax(-1), greedy)             # every value is the most likely one
     for seed in SEEDS:                                                 # top-k, temperature, prefix: still equal
-        kwargs = dict(top_k=3, temperature=0.7, prefix=torch.tensor([4, 1, 2]))
-        cached = model.sample(3, 12, generator=generator(seed), **kwargs)
-        assert torch.equal(cached, model.sample(3, 12, generator=generator(seed), cached=False, **kwargs))
+        kwargs = dict(top_k=3, temperature=0.7, prefix=torch.tensor([4, 1, 2]), length=12)
+        cached = sample(model, 3, generator=generator(seed), **kwargs)
+        assert cached.shape == (3, 12)                                 # length= overrides the built length
+        assert torch.equal(cached, sample(model, 3, generator=generator(seed), cached=False, **kwargs))
         assert torch.equal(cached[:, :3], torch.tensor([[4, 1, 2]] * 3))
-    assert not torch.equal(model.sample(4, 12, generator=generator(0)), model.sample(4, 12, generator=generator(1)))
+    assert not torch.equal(sample(model, 4, generator=generator(0)), sample(model, 4, generator=generator(1)))
+
+
+def test_top_k_draws_only_among_the_k_most_likely_values_of_the_model():
+    torch.manual_seed(0)
+    model = AutoregressiveRNN(6, 16, embedding_size=8, length=10)
+    with torch.no_grad():
+        model.head.weight.mul_(5)                                      # far from uniform
+    drawn = sample(model, 200, top_k=2, generator=generator(0))
+    rank = model(drawn).argsort(-1, descending=True).argsort(-1)      # 0 = the most likely value
+    chosen = rank.gather(-1, drawn.unsqueeze(-1))
+    assert int(chosen.max()) == 1 and int(chosen.min()) == 0          # both of the top 2 occur, nothing else
+
+
+def test_temperature_sharpens_and_flattens_the_draws():
+    torch.manual_seed(0)
+    model = AutoregressiveRNN(4, 16, embedding_size=8, length=12)
+    with torch.no_grad():
+        model.head.weight.mul_(3)
+
+    @torch.no_grad()
+    def mean_log_prob(temperature):
+        return float(model.log_prob(sample(model, 300, temperature=temperature, generator=generator(0))).mean())
+
+    cold, warm, hot = mean_log_prob(0.3), mean_log_prob(1.0), mean_log_prob(3.0)
+    assert cold > warm > hot, (cold, warm, hot)                        # colder draws are the likelier sequences
 
 
 def test_choose_next_top_k_only_draws_the_k_most_likely_values():
     logits = torch.tensor([[0.0, 3.0, 1.0, 2.5, -1.0]]).expand(2000, -1)
     draws = choose_next(logits, generator(0), top_k=2)
     assert set(draws.unique().tolist()) == {1, 3}
-    with pytest.raises(ValueError, match="top_k must be between 1 and 5"):
+    with pytest.raises(ValueError, match="top_k must be an int between 1 and 5"):
         choose_next(logits, top_k=6)
+    assert torch.equal(choose_next(logits[:3], generator(1), greedy=True), torch.tensor([1, 1, 1]))
 
 
 def test_rnn_rejects_bad_input_with_clear_errors():
@@ -158,15 +203,20 @@ def test_rnn_rejects_bad_input_with_clear_errors():
     with pytest.raises(ValueError, match="cell must be one of"):
         AutoregressiveRNN(3, cell="transformer")
     with pytest.raises(ValueError, match="pass length="):
-        model.sample(2)
-    with pytest.raises(ValueError, match="leave length out"):
-        image_model.sample(2, 5)
+        sample(model, 2)
+    for cached in (True, False):                                      # the cached step checks what forward checks
+        with pytest.raises(ValueError, match="has only 9"):
+            sample(image_model, 2, length=10, cached=cached)
+    with pytest.raises(ValueError, match="length must be a positive int"):
+        sample(model, 2, length=0)
     with pytest.raises(ValueError, match="n must be a positive int"):
-        model.sample(0, 5)
-    with pytest.raises(ValueError, match="prefix must have shape"):
-        model.sample(2, 3, prefix=torch.zeros(4, dtype=torch.long))
+        sample(model, 0, length=5)
+    with pytest.raises(ValueError, match="prefix must hold the first P values"):
+        sample(model, 2, length=3, prefix=torch.zeros(4, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"prefix values must lie in \[0, 2\]"):
+        sample(model, 2, length=3, prefix=torch.tensor([3]))
     with pytest.raises(ValueError, match="temperature must be positive"):
-        model.sample(2, 3, temperature=0)
+        sample(model, 2, length=3, temperature=0)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -280,14 +330,15 @@ def test_wavenet_with_positions_is_autoregressive_over_raster_pixels():
     assert model(torch.zeros(3, 1, 4, 5, dtype=torch.long)).shape == (3, 1, 4, 5, 2)
 
 
-def test_wavenet_conditioned_on_a_label_is_autoregressive_and_uses_the_label():
+def test_wavenet_conditioned_on_a_class_is_autoregressive_and_uses_the_condition():
     torch.manual_seed(0)
     model = WaveNet(3, (1, 2, 4), channels=8, num_classes=4)
-    labels = torch.tensor([2])
-    report = dependency_report(None, (12,), 3, output_fn=lambda x: model(x, labels.expand(len(x))))
+    condition = torch.tensor([2])
+    report = dependency_report(model, (12,), 3, output_fn=lambda x: model(x, condition.expand(len(x))))
     report.assert_autoregressive()
     x = torch.randint(0, 3, (1, 12))
     assert not torch.allclose(model(x, torch.tensor([0])), model(x, torch.tensor([3])))
+    assert torch.equal(model(x.repeat(2, 1), 3), model(x.repeat(2, 1), torch.tensor([3, 3])))   # one int for all
 
 
 def test_a_wavenet_without_the_shift_sees_its_own_value(monkeypatch):
@@ -302,8 +353,10 @@ def test_wavenet_probabilities_of_all_sequences_sum_to_one(options):
     torch.manual_seed(0)
     model = WaveNet(3, (1, 2), channels=8, **options)
     x = all_sequences(3, 3)           # for the image model: the first 3 pixels of a 2x3 image
-    label = torch.ones(len(x), dtype=torch.long) if "num_classes" in options else None
-    assert torch.exp(model.log_prob(x, label)).sum().item() == pytest.approx(1.0, abs=1e-5)
+    classes = range(options["num_classes"]) if "num_classes" in options else [None]
+    for c in classes:
+        condition = None if c is None else torch.full((len(x),), c)
+        assert torch.exp(model.log_prob(x, condition)).sum().item() == pytest.approx(1.0, abs=1e-5)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -334,21 +387,24 @@ def test_wavenet_cached_sampling_equals_naive_sampling(config):
     model = sharpened(WaveNet(4, channels=8, **config))
     length = None if "image_shape" in config else 40
     for seed, n in itertools.product(SEEDS, (1, 3)):
-        label = seed % 3 if "num_classes" in config else None
-        cached = model.sample(n, length, generator=generator(seed), label=label)
-        naive = model.sample(n, length, generator=generator(seed), label=label, cached=False)
+        condition = seed % 3 if "num_classes" in config else None
+        cached = sample(model, n, length=length, generator=generator(seed), condition=condition)
+        naive = sample(model, n, length=length, generator=generator(seed), condition=condition, cached=False)
         assert torch.equal(cached, naive), f"seed {seed}, n {n}"
+    assert cached.shape == ((n, 1, 5, 6) if "image_shape" in config else (n, 40))
 
 
-def test_wavenet_step_logits_match_forward():
+@pytest.mark.parametrize("options", [dict(num_classes=2), dict(image_shape=(5, 6))])
+def test_wavenet_cached_step_logits_match_forward(options):
     torch.manual_seed(0)
-    model = sharpened(WaveNet(4, (1, 2, 4, 8), kernel_size=3, channels=8, num_classes=2))
-    x, label = torch.randint(0, 4, (3, 30)), torch.tensor([0, 1, 1])
-    logits = model(x, label)
-    cache, previous = model.make_cache(3), torch.full((3,), model.start_token)
-    for i in range(30):
-        assert torch.allclose(model.step(previous, i, cache, label), logits[:, i], atol=1e-5)
-        previous = x[:, i]
+    model = sharpened(WaveNet(4, (1, 2, 4, 8), kernel_size=3, channels=8, **options))
+    x = torch.randint(0, 4, (3, 30))
+    condition = torch.tensor([0, 1, 1]) if "num_classes" in options else None
+    logits = model(x, condition)
+    cache = model.start_cache(3, condition)
+    with torch.no_grad():
+        for i in range(30):
+            torch.testing.assert_close(model.cached_step(x, i, cache, condition), logits[:, i], atol=1e-5, rtol=1e-5)
 
 
 class OneStepLateQueue(deque):
@@ -367,23 +423,37 @@ class OneStepLateQueue(deque):
 def test_a_one_step_stale_cache_gives_different_samples():
     torch.manual_seed(0)
     model = sharpened(WaveNet(4, (1, 2, 4), channels=8))
-    honest = model.sample(3, 30, generator=generator(0))
-    model.make_cache = lambda n: [OneStepLateQueue(q, q.maxlen) for q in WaveNet.make_cache(model, n)]
-    stale = model.sample(3, 30, generator=generator(0))
-    naive = model.sample(3, 30, generator=generator(0), cached=False)
+    honest = sample(model, 3, length=30, generator=generator(0))
+
+    def stale_cache(n, condition=None):
+        cache = WaveNet.start_cache(model, n, condition)
+        cache["queues"] = [OneStepLateQueue(queue, queue.maxlen) for queue in cache["queues"]]
+        return cache
+
+    model.start_cache = stale_cache
+    stale = sample(model, 3, length=30, generator=generator(0))
+    naive = sample(model, 3, length=30, generator=generator(0), cached=False)
     assert torch.equal(honest, naive)
     assert not torch.equal(stale, naive)
 
 
-def test_wavenet_sampling_with_prefix_and_labels():
+def test_wavenet_sampling_with_prefix_and_conditions():
     torch.manual_seed(0)
-    model = WaveNet(4, (1, 2), channels=8, num_classes=3)
+    model = sharpened(WaveNet(4, (1, 2), channels=8, num_classes=3))
     prefix = torch.tensor([[3, 3, 1], [0, 1, 2]])
-    for cached in (True, False):
-        x = model.sample(2, 10, generator=generator(0), label=torch.tensor([0, 2]), prefix=prefix, cached=cached)
-        assert torch.equal(x[:, :3], prefix) and x.shape == (2, 10)
+    condition = torch.tensor([0, 2])
+    drawn = [sample(model, 2, length=10, generator=generator(0), condition=condition, prefix=prefix, cached=cached)
+             for cached in (True, False)]
+    assert torch.equal(drawn[0][:, :3], prefix) and drawn[0].shape == (2, 10)
+    assert torch.equal(drawn[0], drawn[1])
+    other_class = sample(model, 2, length=10, generator=generator(0), condition=torch.tensor([1, 1]), prefix=prefix)
+    assert not torch.equal(other_class, drawn[0]), "the condition should change the draws"
     image_model = WaveNet(2, (1, 2), channels=8, image_shape=(3, 4))
-    assert image_model.sample(2, generator=generator(0)).shape == (2, 1, 3, 4)
+    image = sample(image_model, 2, generator=generator(0))
+    assert image.shape == (2, 1, 3, 4)
+    top_row = image[:, 0, 0]                                           # images: the prefix is in raster order
+    completed = sample(image_model, 2, generator=generator(1), prefix=top_row)
+    assert torch.equal(completed[:, 0, 0], top_row)
 
 
 def test_wavenet_learns_a_repeating_pattern():
@@ -398,7 +468,7 @@ def test_wavenet_learns_a_repeating_pattern():
         loss.backward()
         opt.step()
     assert loss.item() < 0.2, f"nats/dim {loss.item():.3f} (a uniform guess is {torch.log(torch.tensor(3.)):.3f})"
-    continued = model.sample(4, 24, generator=generator(0), prefix=torch.tensor([2, 0]))
+    continued = sample(model, 4, length=24, generator=generator(0), prefix=torch.tensor([2, 0]))
     assert torch.equal(continued, (torch.arange(24) + 2) % 3 * torch.ones(4, 1, dtype=torch.long))
 
 
@@ -413,10 +483,12 @@ def test_wavenet_rejects_bad_input_with_clear_errors():
         model(torch.zeros(5, dtype=torch.long))
     with pytest.raises(ValueError, match="not class-conditional"):
         model(torch.zeros(2, 5, dtype=torch.long), torch.tensor([0, 1]))
-    with pytest.raises(ValueError, match="class-conditional: pass label="):
-        conditional.sample(2, 5)
-    with pytest.raises(ValueError, match=r"label values must lie in \[0, 1\]"):
-        conditional.sample(2, 5, label=2)
+    with pytest.raises(ValueError, match="class-conditional: pass condition="):
+        sample(conditional, 2, length=5)
+    with pytest.raises(ValueError, match=r"condition values must lie in \[0, 1\]"):
+        sample(conditional, 2, length=5, condition=2)
+    with pytest.raises(ValueError, match="one class per example"):
+        sample(conditional, 2, length=5, condition=torch.tensor([0, 1, 1]))
     with pytest.raises(ValueError, match="one class per example"):
         conditional(torch.zeros(2, 5, dtype=torch.long), torch.tensor([0, 1, 1]))
     with pytest.raises(ValueError, match="every dilation must be a positive int"):
@@ -426,4 +498,4 @@ def test_wavenet_rejects_bad_input_with_clear_errors():
     with pytest.raises(ValueError, match="channels must exceed the 2 position channels"):
         WaveNet(3, (1,), channels=2, image_shape=(4, 4))
     with pytest.raises(ValueError, match="pass length="):
-        model.sample(2)
+        sample(model, 2)

@@ -10,10 +10,12 @@ matplotlib.use("Agg")
 
 from utils import data, get_device, metrics, plotting, seed_everything  # noqa: E402
 from utils.checks import (CheckFailed, dependency_report, expect, expect_between, expect_close,  # noqa: E402
-                          friendly_check, generation_rank)
+                          friendly_check, generation_rank, position_name)
 from utils.models import (DiscretizedLogisticMixture, Joint2D, SoftmaxDistribution,  # noqa: E402
                           discretized_logistic_mixture_log_prob, fit_histogram, sample_inverse_cdf,
                           sample_discretized_logistic_mixture)
+from utils.ordering import generation_order, model_order  # noqa: E402
+from utils.sampling import categorical_log_prob, sample  # noqa: E402
 from utils.train import fit  # noqa: E402
 
 
@@ -122,10 +124,17 @@ def test_fit_records_losses_and_learns():
     seed_everything(0)
     mixture = data.load("mixture1d")
     model = SoftmaxDistribution(mixture.num_values)
-    history = fit(model, mixture.train, mixture.test, epochs=3, batch_size=100, lr=0.1, progress=False)
+    steps = []
+    history = fit(model, mixture.train, mixture.test, epochs=3, batch_size=100, lr=0.1, progress=False,
+                  before_step=steps.append)
     assert len(history.test_losses) == 4 and len(history.train_losses) == 30
+    assert steps == list(range(30))                       # called before every step with its number
     assert history.test_losses[-1] < history.test_losses[0] - 0.2
-    assert plotting.plot_training_curves(history) is not None
+    fig = plotting.plot_training_curves(history)
+    train_line, test_line = fig.axes[0].get_lines()
+    assert list(train_line.get_ydata()) == history.train_losses and list(test_line.get_ydata()) == history.test_losses
+    assert list(test_line.get_xdata()) == [0, 10, 20, 30]  # test losses sit at the epoch boundaries
+    matplotlib.pyplot.close(fig)
 
 
 def test_fit_rejects_bad_arguments():
@@ -235,8 +244,21 @@ def test_image_rank_puts_channels_inside_a_pixel():
     rank = generation_rank((3, 2, 2))
     # flat index c*4 + h*2 + w; R, G, B of pixel (0, 0) come first, then pixel (0, 1)
     assert rank[[0, 4, 8, 1]].tolist() == [0, 1, 2, 3]
+    order = generation_order((3, 2, 2))
+    assert order.tolist() == [0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11]
+    assert torch.equal(rank[order], torch.arange(12))              # the rank is the inverse of the order
     with pytest.raises(ValueError, match="permutation"):
         generation_rank((3,), ordering=[0, 0, 1])
+
+
+def test_orders_of_vectors_and_models():
+    assert generation_order((4,)).tolist() == [0, 1, 2, 3] and generation_order(()).tolist() == [0]
+    assert generation_order((4,), [2, 0, 3, 1]).tolist() == [2, 0, 3, 1]
+    assert generation_rank((4,), [2, 0, 3, 1]).tolist() == [1, 3, 0, 2]
+    assert model_order(Joint2D(3)).tolist() == [0, 1]                  # no `ordering` attribute: natural order
+    assert position_name(5, (7,)) == "x[5]" and position_name(11, (3, 2, 2)) == "x[c=2, h=1, w=1]"
+    with pytest.raises(ValueError, match="permutation of range"):
+        generation_order((2, 2), [0, 1, 2])
 
 
 def test_friendly_check_reports_instead_of_raising(capsys, monkeypatch):
@@ -332,12 +354,33 @@ def test_logistic_mixture_is_finite_far_in_the_tails():
 
 def test_logistic_mixture_samples_follow_its_probabilities():
     model = DiscretizedLogisticMixture(30, num_components=2)
-    draws = model.sample(40000, torch.Generator().manual_seed(1))
+    draws = sample(model, 40000, generator=torch.Generator().manual_seed(1))
+    assert draws.shape == (40000,) and draws.dtype == torch.long
     with torch.no_grad():
         expect_close(fit_histogram(draws, 30), model.probs().double(), "sample frequencies", atol=0.012)
-    direct = sample_discretized_logistic_mixture(torch.zeros(2), torch.tensor([1.0, 9.0]), torch.zeros(2), 10,
-                                                 torch.Generator().manual_seed(0))
-    assert direct.shape == () and 0 <= int(direct) < 10
+    # the direct sampler (component, then inverse CDF, then rounding) draws from the same probabilities
+    weights, means, log_scales = torch.tensor([0.3, -0.3]), torch.tensor([1.0, 6.5]), torch.tensor([0.0, -0.5])
+    direct = sample_discretized_logistic_mixture(weights.expand(40000, -1), means.expand(40000, -1),
+                                                 log_scales.expand(40000, -1), 10, torch.Generator().manual_seed(0))
+    assert direct.shape == (40000,) and direct.dtype == torch.long
+    probs = discretized_logistic_mixture_log_prob(torch.arange(10), weights, means, log_scales, 10).exp()
+    expect_close(fit_histogram(direct, 10), probs.double(), "direct sample frequencies", atol=0.01)
+    one = sample_discretized_logistic_mixture(weights, means, log_scales, 10, torch.Generator().manual_seed(0))
+    assert one.shape == () and 0 <= int(one) < 10                # unbatched parameters: one draw
+
+
+def test_one_variable_models_give_the_same_logits_for_every_input():
+    softmax = SoftmaxDistribution(4)
+    mixture = DiscretizedLogisticMixture(6, num_components=2)
+    with torch.no_grad():
+        softmax.logits.copy_(torch.tensor([0.5, -1.0, 2.0, 0.0]))
+    for model in (softmax, mixture):
+        x = torch.arange(model.num_values)
+        logits = model(x)
+        assert logits.shape == (model.num_values, model.num_values)
+        expect_close(logits.softmax(-1), model.probs().expand(model.num_values, -1), "softmax of the logits")
+        expect_close(model.log_prob(x), categorical_log_prob(logits, x), "log_prob")
+        expect_close(model.log_prob(x).exp(), model.probs(), "P(x)")
 
 
 def test_logistic_mixture_rejects_mismatched_parameters():
@@ -352,7 +395,8 @@ def test_joint2d_probabilities_and_samples_agree():
         table = model.log_prob(pairs).exp()
         expect_close(table.reshape(4, 4), model.joint_probs(), "joint table")
     assert abs(float(table.sum()) - 1) < 1e-5
-    draws = model.sample(50000, torch.Generator().manual_seed(0))
+    draws = sample(model, 50000, generator=torch.Generator().manual_seed(0))
+    assert draws.shape == (50000, 2) and draws.dtype == torch.long
     freq = torch.bincount(draws[:, 0] * 4 + draws[:, 1], minlength=16).double() / len(draws)
     expect_close(freq, table.double(), "pair frequencies", atol=0.01)
 
@@ -374,12 +418,26 @@ def test_sampling_generator_must_match_the_device():
         sample_categorical(torch.zeros(2, 3), temperature=0)
 
 
-def test_plots_return_figures():
+def test_plots_show_what_they_are_given():
     import numpy as np
-    assert plotting.plot_distribution_1d(torch.tensor([0, 1, 1]), torch.tensor([0.3, 0.7]), 2) is not None
+    from matplotlib import pyplot as plt
+    fig = plotting.plot_distribution_1d(torch.tensor([0, 1, 1]), torch.tensor([0.3, 0.7]), 2)
+    ax = fig.axes[0]
+    assert [patch.get_height() for patch in ax.patches] == pytest.approx([1 / 3, 2 / 3])   # data frequencies
+    assert list(ax.get_lines()[0].get_ydata()) == pytest.approx([0.3, 0.7])               # the model
+    plt.close(fig)
     density = np.full((4, 4), 1 / 16)
-    assert plotting.plot_joint_2d(density, density, torch.zeros(5, 2, dtype=torch.long)) is not None
-    assert plotting.plot_samples(torch.randint(0, 4, (5, 3, 6, 6)), 4).axes
+    fig = plotting.plot_joint_2d(density, 2 * density, torch.tensor([[0, 1], [3, 2], [1, 1], [0, 0], [2, 3]]))
+    assert len(fig.axes) == 3 and fig.axes[1].images[0].get_array().max() == pytest.approx(1 / 8)
+    assert fig.axes[2].collections[0].get_offsets().tolist() == [[1, 0], [2, 3], [1, 1], [0, 0], [3, 2]]  # (x2, x1)
+    plt.close(fig)
+    images = torch.randint(0, 4, (5, 3, 6, 6), generator=torch.Generator().manual_seed(0))
+    grid = plotting.image_grid(images, 4, nrow=5)
+    assert grid.shape == (8, 36, 3)                                   # 1-pixel borders around 5 images in a row
+    assert np.allclose(grid[1:7, 1:7], images[0].permute(1, 2, 0).numpy() / 3)
+    fig = plotting.plot_samples(images, 4)
+    assert np.allclose(fig.axes[0].images[0].get_array(), plotting.image_grid(images, 4))
+    plt.close(fig)
     with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
         plotting.image_grid(torch.zeros(3, 6, 6), 2)
 
@@ -388,6 +446,7 @@ def test_names_round_trip_and_reject_bad_words():
     codes = data.encode_names(["ada", "bob"])
     assert codes.shape == (2, data.NAME_LENGTH) and codes[0, 3] == 0
     assert data.decode_names(codes) == ["ada", "bob"]
-    assert data.decode_names(data.load("names").test[:3]) == data.decode_names(data.load("names").test[:3])
+    test_codes = data.load("names").test[:3]
+    assert torch.equal(data.encode_names(data.decode_names(test_codes)), test_codes)   # the stored codes round-trip
     with pytest.raises(ValueError, match="letters a-z"):
         data.encode_names(["Zoë"])

@@ -10,6 +10,7 @@ from utils.checks import dependency_report  # noqa: E402
 from utils.models.pixelcnn import MaskedConv2d, PixelCNN  # noqa: E402
 from utils.receptive_field import ReceptiveField, receptive_field_map  # noqa: E402
 from utils.widgets import blind_spot as bs  # noqa: E402
+from utils.widgets.skeleton import find_control  # noqa: E402
 
 
 def field_of(model, image_size, pixel):
@@ -79,11 +80,11 @@ def test_a_deep_enough_gated_pixelcnn_misses_nothing_and_a_plain_one_does():
 
 def test_field_picture_refuses_a_model_that_sees_its_own_pixel():
     torch.manual_seed(0)
-    leaky = PixelCNN((1, 6, 6), 2, hidden_channels=4, num_blocks=1, first_kernel_size=3, kernel_size=3).double()
+    leaky = PixelCNN((1, 6, 6), 2, hidden_channels=4, num_layers=2, first_kernel_size=3, kernel_size=3).double()
     leaky.input_conv = MaskedConv2d(1, 4, 3, "B").double()        # type B first layer: sees the pixel itself
     with pytest.raises(ValueError, match="not autoregressive"):
         bs.field_picture(field_of(leaky, 6, (3, 2)))
-    honest = PixelCNN((1, 6, 6), 2, hidden_channels=4, num_blocks=1, first_kernel_size=3, kernel_size=3).double()
+    honest = PixelCNN((1, 6, 6), 2, hidden_channels=4, num_layers=2, first_kernel_size=3, kernel_size=3).double()
     assert bs.field_picture(field_of(honest, 6, (3, 2)))[3, 2] == bs.PIXEL
 
 
@@ -157,14 +158,13 @@ def test_widget_structure_and_redraw_on_every_control(monkeypatch):
     box = bs.blind_spot_widget(num_layers=4, kernel_size=3, image_size=10, pixel=(6, 5))
     assert isinstance(box, widgets.VBox)
     assert {"ar-widget", "ar-widget-blind-spot"} <= set(box._dom_classes)
-    kind, layers, kernel, row, col, out = box.children
-    assert isinstance(kind, widgets.ToggleButtons) and kind.description == "model"
+    kind, layers, kernel, row, col = (find_control(box, description) for description in
+                                      ("model", "layers", "kernel size", "pixel row", "pixel column"))
+    assert isinstance(kind, widgets.ToggleButtons)
     assert kind.options == (("plain PixelCNN", "pixelcnn"), ("gated PixelCNN", "gated"))
-    for control, description in ((layers, "layers"), (kernel, "kernel size"), (row, "pixel row"),
-                                 (col, "pixel column")):
-        assert isinstance(control, widgets.IntSlider) and control.description == description
+    assert all(isinstance(slider, widgets.IntSlider) for slider in (layers, kernel, row, col))
     assert (row.max, col.max, kernel.step) == (9, 9, 2)
-    assert isinstance(out, widgets.Output)
+    assert sum(isinstance(child, widgets.Output) for child in box.children) == 1
     assert calls == [("pixelcnn", 4, 3, 10, (6, 5))]                 # drawn once when built
     kind.value = "gated"
     layers.value = 6

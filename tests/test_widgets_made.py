@@ -8,6 +8,8 @@ from utils.models.made import made_connectivity, made_degrees, made_masks
 from utils.widgets import made_masks as explorer
 from utils.widgets.made_masks import (choose_ordering, draw_made_network, made_mask_widget, parse_hidden_sizes,
                                       parse_ordering, reachable_units)
+from utils.widgets.skeleton import find_control as control
+from utils.widgets.skeleton import find_message
 
 
 @pytest.fixture(autouse=True)
@@ -168,12 +170,6 @@ def drawn(monkeypatch):
     return calls
 
 
-def control(box, description):
-    matches = [child for child in box.children if getattr(child, "description", None) == description]
-    assert len(matches) == 1, f"no single control described {description!r}"
-    return matches[0]
-
-
 def test_widget_is_a_tagged_box_with_labelled_controls(drawn):
     box = made_mask_widget()
     assert {"ar-widget", "ar-widget-made"} <= set(box._dom_classes)
@@ -203,23 +199,25 @@ def test_widget_redraws_for_every_control(drawn):
     control(box, "hidden degrees").value = "spread"
     assert drawn[-1][0][1].tolist() == [0, 2, 3]
 
-    control(box, "inputs D").value = 3                  # the output slider follows D
+    count = len(drawn)
+    control(box, "inputs D").value = 3                  # the output slider follows D, drawn once
     assert control(box, "output").max == 2 and drawn[-1][1] == 2 and len(drawn[-1][0][0]) == 3
+    assert len(drawn) == count + 1
 
 
 def test_widget_custom_order_and_messages(drawn):
     box = made_mask_widget(num_inputs=4)
     count = len(drawn)
     control(box, "ordering").value = "custom"
-    assert len(drawn) == count and "type the custom order" in box.children[-2].value
+    assert len(drawn) == count and "type the custom order" in find_message(box).value
     control(box, "custom order").value = "3, 1, 0, 2"
-    assert drawn[-1][0][0].tolist() == [2, 1, 3, 0] and box.children[-2].value == ""
+    assert drawn[-1][0][0].tolist() == [2, 1, 3, 0] and find_message(box).value == ""
 
     count = len(drawn)
     control(box, "hidden sizes").value = "8, lots"
-    assert len(drawn) == count and "whole numbers" in box.children[-2].value
+    assert len(drawn) == count and "whole numbers" in find_message(box).value
     control(box, "hidden sizes").value = "8"
-    assert len(drawn) == count + 1 and box.children[-2].value == ""
+    assert len(drawn) == count + 1 and find_message(box).value == ""
 
 
 def test_widget_degrees_are_reproducible_from_the_seed(drawn):

@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from utils.models.wavenet import CausalConv1d, reachable_offsets, receptive_field  # noqa: E402
 from utils.widgets import receptive_field_1d as rf  # noqa: E402
+from utils.widgets.skeleton import find_control  # noqa: E402
 
 
 def gradient_reach(convs: list[nn.Module], output: int, length: int) -> torch.Tensor:
@@ -117,13 +118,11 @@ def test_widget_structure_and_redraw_on_every_control(monkeypatch):
     box = rf.receptive_field_widget(kernel_size=2, num_layers=4, schedule="1, 2, 4, ...", length=32)
     assert isinstance(box, widgets.VBox)
     assert {"ar-widget", "ar-widget-receptive-field"} <= set(box._dom_classes)
-    kernel, layers, schedule, output, out = box.children
-    assert isinstance(kernel, widgets.IntSlider) and kernel.description == "kernel size"
-    assert isinstance(layers, widgets.IntSlider) and layers.description == "layers"
-    assert isinstance(schedule, widgets.Dropdown) and schedule.description == "dilations"
-    assert list(schedule.options) == list(rf.SCHEDULES)
-    assert isinstance(output, widgets.IntSlider) and output.description == "output index"
-    assert isinstance(out, widgets.Output)
+    kernel, layers, schedule, output = (find_control(box, description) for description in
+                                        ("kernel size", "layers", "dilations", "output index"))
+    assert all(isinstance(slider, widgets.IntSlider) for slider in (kernel, layers, output))
+    assert isinstance(schedule, widgets.Dropdown) and list(schedule.options) == list(rf.SCHEDULES)
+    assert sum(isinstance(child, widgets.Output) for child in box.children) == 1
     assert calls == [(2, [1, 2, 4, 8], 31)]
     schedule.value = "1, 1, 1, ..."
     layers.value = 5

@@ -31,11 +31,14 @@ def bits_per_dim(log_prob: torch.Tensor, num_dims: int) -> float:
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, data, batch_size: int = 500) -> float:
+def evaluate(model: torch.nn.Module, data, batch_size: int = 500, log_prob=None) -> float:
     """Test nats/dim of `model` on `data`: a tensor x, or a tuple (x, labels) for conditional models.
 
     The model is put in eval mode and run batch by batch on the device of its parameters.
+    log_prob: what scores a batch, (N,) nats from the batch's tensors; default model.log_prob.
+    E.g. log_prob=model.ensemble_log_prob scores MADE's ensemble of mask sets.
     """
+    log_prob = model.log_prob if log_prob is None else log_prob
     tensors = data if isinstance(data, (tuple, list)) else (data,)
     device = next(model.parameters()).device
     was_training = model.training
@@ -43,7 +46,7 @@ def evaluate(model: torch.nn.Module, data, batch_size: int = 500) -> float:
     total, count = 0.0, 0
     for start in range(0, len(tensors[0]), batch_size):
         batch = [t[start:start + batch_size].to(device) for t in tensors]
-        total += float(model.log_prob(*batch).double().sum())
+        total += float(log_prob(*batch).double().sum())
         count += len(batch[0])
     model.train(was_training)
     num_dims = tensors[0][0].numel()

@@ -1,4 +1,5 @@
-"""A small fit loop shared by lectures and homework."""
+"""A small fit loop shared by lectures, homework and the CPU-budget benchmarks (utils.bench)."""
+import time
 from dataclasses import dataclass, field
 
 import torch
@@ -13,10 +14,17 @@ from .validation import check_positive_int
 class History:
     """Losses in nats/dim: one per training step, and one per epoch on the test split.
 
-    test_losses[0] is measured before any training, so len(test_losses) == epochs + 1.
+    test_losses[0] is measured before any training, then one after every epoch, so
+    len(test_losses) == epochs + 1; a CPU budget that stops training inside an epoch measures the
+    model as it stopped too (len(test_losses) == 1 + epochs begun). No test split, no test losses.
+    steps: training steps taken; epochs: passes over the training split, a fraction when a budget
+    stopped training inside one; cpu_seconds: CPU time (time.process_time) spent in training steps.
     """
     train_losses: list = field(default_factory=list)
     test_losses: list = field(default_factory=list)
+    steps: int = 0
+    epochs: float = 0.0
+    cpu_seconds: float = 0.0
 
 
 def _as_tuple(data, name: str) -> tuple:
@@ -30,10 +38,10 @@ def _as_tuple(data, name: str) -> tuple:
     return tensors
 
 
-def fit(model: torch.nn.Module, train_data, test_data, *, epochs: int = 10, batch_size: int = 128,
+def fit(model: torch.nn.Module, train_data, test_data, *, epochs: int | None = 10, batch_size: int = 128,
         lr: float = 1e-3, optimizer: str = "adam", grad_clip: float | None = None,
         device: torch.device | str | None = None, seed: int = 0, progress: bool = True,
-        before_step=None) -> History:
+        before_step=None, cpu_seconds: float | None = None) -> History:
     """Train `model` by maximum likelihood (minimise nats/dim) and return its History.
 
     This is the loop a notebook writes out by hand (lecture 01), packaged: shuffle, take a batch,
@@ -41,16 +49,30 @@ def fit(model: torch.nn.Module, train_data, test_data, *, epochs: int = 10, batc
     before training and after every epoch.
 
     train_data, test_data: a long tensor x (N, ...) or a tuple (x, labels) for conditional models;
-    the model's `log_prob` is called with the batch's tensors in that order.
+    the model's `log_prob` is called with the batch's tensors in that order. test_data None: no
+    test measurements (nothing is evaluated).
     device: where to train (the model and each batch are moved there); None keeps the model's device.
     before_step: called with the step number (0, 1, ...) before every step, e.g. MADE's mask
     schedule for order-agnostic training: before_step=lambda step: model.set_mask(step % model.num_masks).
+    cpu_seconds: a training budget: stop at the first step after this much CPU time
+    (time.process_time, so other programs on the machine matter less than with a wall clock)
+    spent in training steps, before_step included, test evaluations not. epochs then caps the
+    number of passes; epochs=None trains until the budget is spent. Every call with the same seed
+    sees the same mini-batches, so models trained on the same budget are compared fairly.
     """
-    check_positive_int(epochs, "epochs")
+    if epochs is None:
+        if cpu_seconds is None:
+            raise ValueError("epochs=None trains until a budget is spent: pass cpu_seconds=... as well")
+    else:
+        check_positive_int(epochs, "epochs")
     check_positive_int(batch_size, "batch_size")
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
         raise ValueError(f"lr must be a positive number, got {lr!r}")
-    train_data, test_data = _as_tuple(train_data, "train_data"), _as_tuple(test_data, "test_data")
+    if cpu_seconds is not None and (isinstance(cpu_seconds, bool) or not isinstance(cpu_seconds, (int, float))
+                                    or not cpu_seconds > 0):
+        raise ValueError(f"cpu_seconds must be a positive number, got {cpu_seconds!r}")
+    train_data = _as_tuple(train_data, "train_data")
+    test_data = None if test_data is None else _as_tuple(test_data, "test_data")
     if device is not None:
         model.to(get_device(str(device)))
     device = next(model.parameters()).device
@@ -58,18 +80,21 @@ def fit(model: torch.nn.Module, train_data, test_data, *, epochs: int = 10, batc
     if optimizer not in optimizers:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of: {', '.join(optimizers)}")
     opt = optimizers[optimizer](model.parameters(), lr=lr)
-    num_dims = train_data[0][0].numel()
+    num_examples, num_dims = len(train_data[0]), train_data[0][0].numel()
     shuffle = torch.Generator().manual_seed(seed)
-    history = History(test_losses=[evaluate(model, test_data)])
-    steps_per_epoch = -(-len(train_data[0]) // batch_size)
-    bar = tqdm(total=epochs * steps_per_epoch, disable=not progress, desc="training", leave=False)
-    step = 0
-    for _ in range(epochs):
+    history = History(test_losses=[] if test_data is None else [evaluate(model, test_data)])
+    steps_per_epoch = -(-num_examples // batch_size)
+    bar = tqdm(total=None if epochs is None else epochs * steps_per_epoch, disable=not progress,
+               desc="training", leave=False)
+    out_of_budget, epoch = False, 0
+    while not out_of_budget and (epochs is None or epoch < epochs):
         model.train()
-        order = torch.randperm(len(train_data[0]), generator=shuffle)
-        for start in range(0, len(order), batch_size):
+        order = torch.randperm(num_examples, generator=shuffle)
+        seen = 0
+        for start in range(0, num_examples, batch_size):
+            started = time.process_time()
             if before_step is not None:
-                before_step(step)
+                before_step(history.steps)
             index = order[start:start + batch_size]
             batch = [t[index].to(device) for t in train_data]
             loss = -model.log_prob(*batch).mean() / num_dims
@@ -79,9 +104,19 @@ def fit(model: torch.nn.Module, train_data, test_data, *, epochs: int = 10, batc
                 torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             opt.step()
             history.train_losses.append(loss.item())
-            step += 1
-            bar.update(1)
-            bar.set_postfix(train=f"{history.train_losses[-1]:.4f}", test=f"{history.test_losses[-1]:.4f}")
-        history.test_losses.append(evaluate(model, test_data))
+            history.cpu_seconds += time.process_time() - started
+            history.steps += 1
+            seen += len(index)
+            if progress:
+                bar.update(1)
+                bar.set_postfix(train=f"{history.train_losses[-1]:.4f}",
+                                test=f"{history.test_losses[-1]:.4f}" if history.test_losses else "-")
+            if cpu_seconds is not None and history.cpu_seconds >= cpu_seconds:
+                out_of_budget = True
+                break
+        epoch += 1
+        history.epochs += seen / num_examples
+        if test_data is not None:
+            history.test_losses.append(evaluate(model, test_data))
     bar.close()
     return history

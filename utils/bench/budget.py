@@ -1,43 +1,13 @@
-"""Training for a fixed budget of CPU time, shared by the benchmarks that compare models."""
+"""What the CPU-budget benchmarks share: their command line and their table.
+
+Training is utils.train.fit(..., epochs=None, cpu_seconds=...) (every model sees the same shuffled
+mini-batches and stops at the first step after its budget of CPU time), scoring
+utils.metrics.evaluate on the test split (not counted in the budget).
+"""
 import argparse
 import math
-import time
 
 import torch
-
-
-def train_for_cpu_seconds(model: torch.nn.Module, train: torch.Tensor, seconds: float, batch_size: int,
-                          lr: float, seed: int) -> tuple[int, float]:
-    """Adam on nats/dim until `seconds` of CPU time (time.process_time) are used; returns (steps, epochs).
-
-    train: (N, ...) long tensor; every call with the same seed sees the same mini-batches.
-    """
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    shuffle = torch.Generator().manual_seed(seed)
-    num_dims = train[0].numel()
-    model.train()
-    steps, start = 0, time.process_time()
-    while time.process_time() - start < seconds:
-        order = torch.randperm(len(train), generator=shuffle)
-        for begin in range(0, len(train), batch_size):
-            loss = -model.log_prob(train[order[begin:begin + batch_size]]).mean() / num_dims
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            steps += 1
-            if time.process_time() - start >= seconds:
-                break
-    return steps, steps * batch_size / len(train)
-
-
-def print_results(rows: list[dict], num_dims: int) -> None:
-    """One line per model: parameters, steps, epochs, test nats/dim, bits/dim and nats per example."""
-    print(f"\n{'model':36s} {'params':>8s} {'steps':>6s} {'epochs':>6s} {'nats/dim':>9s} {'bits/dim':>9s} "
-          f"{'nats/image':>10s}")
-    for row in rows:
-        print(f"{row['model']:36s} {row['params']:8,d} {row['steps']:6d} {row['epochs']:6.2f} "
-              f"{row['nats_per_dim']:9.4f} {row['nats_per_dim'] / math.log(2):9.4f} "
-              f"{row['nats_per_dim'] * num_dims:10.1f}")
 
 
 def budget_arguments(description: str, batch_size: int) -> argparse.ArgumentParser:
@@ -50,3 +20,26 @@ def budget_arguments(description: str, batch_size: int) -> argparse.ArgumentPars
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads; 1 keeps CPU-time budgets comparable on a busy machine")
     return parser
+
+
+def fit_options(args: argparse.Namespace) -> dict:
+    """The keyword arguments of utils.train.fit for the budget on the command line."""
+    return dict(epochs=None, cpu_seconds=args.seconds, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                progress=False)
+
+
+def result_row(name: str, model: torch.nn.Module, history, nats_per_dim: float) -> dict:
+    """One line of the table: a model, its parameter count, its training History and its test nats/dim."""
+    return dict(model=name, params=sum(p.numel() for p in model.parameters()), steps=history.steps,
+                epochs=history.epochs, nats_per_dim=nats_per_dim)
+
+
+def print_results(rows: list[dict], num_dims: int) -> None:
+    """One line per model: parameters, steps, epochs, test nats/dim, bits/dim and nats per example."""
+    width = max(len("model"), *(len(row["model"]) for row in rows))
+    print(f"\n{'model':{width}s} {'params':>9s} {'steps':>6s} {'epochs':>6s} {'nats/dim':>9s} {'bits/dim':>9s} "
+          f"{'nats/image':>10s}")
+    for row in rows:
+        print(f"{row['model']:{width}s} {row['params']:9,d} {row['steps']:6d} {row['epochs']:6.2f} "
+              f"{row['nats_per_dim']:9.4f} {row['nats_per_dim'] / math.log(2):9.4f} "
+              f"{row['nats_per_dim'] * num_dims:10.1f}")

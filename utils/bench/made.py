@@ -3,22 +3,24 @@
     python -m utils.bench.made                       # 60 CPU seconds per model on mnist_binary
     python -m utils.bench.made --seconds 20 --dataset shapes
 
-Every model sees the same shuffled mini-batches and stops at the first step after its budget of
-CPU seconds (time.process_time, so other programs on the machine matter less than with a wall
-clock; one torch thread by default, because idle threads spinning while they wait for a busy core
-also count as CPU time). Evaluation is not counted. Images are flattened in raster
+Every model is trained by utils.train.fit on the same shuffled mini-batches and stops at the first
+step after its budget of CPU seconds (time.process_time, so other programs on the machine matter
+less than with a wall clock; one torch thread by default, because idle threads spinning while they
+wait for a busy core also count as CPU time). Evaluation (utils.metrics.evaluate) is not counted.
+The order-agnostic MADE moves to its next mask set before every step (counted) and is scored as
+the ensemble of its mask sets, and with its first mask set alone. Images are flattened in raster
 order, (N, 1, H, W) -> (N, H*W).
 """
-import math
-
 import torch
 
 from ..data import load
+from ..metrics import evaluate
 from ..models.fvsbn import FVSBN
 from ..models.made import MADE
 from ..models.nade import NADE
 from ..runtime import seed_everything
-from .budget import budget_arguments, train_for_cpu_seconds
+from ..train import fit
+from .budget import budget_arguments, fit_options, print_results, result_row
 
 
 def build_models(num_inputs: int, num_values: int, hidden: int, masks: int) -> dict:
@@ -27,15 +29,8 @@ def build_models(num_inputs: int, num_values: int, hidden: int, masks: int) -> d
         "FVSBN": FVSBN(num_inputs, num_values),
         f"NADE (H={hidden // 4})": NADE(num_inputs, hidden // 4, num_values),
         f"MADE [{hidden}], 1 mask": MADE(num_inputs, [hidden], num_values),
-        f"MADE [{hidden}], {masks} masks": MADE(num_inputs, [hidden], num_values, ordering="random", n_masks=masks),
+        f"MADE [{hidden}], {masks} masks": MADE(num_inputs, [hidden], num_values, ordering="random", num_masks=masks),
     }
-
-
-@torch.no_grad()
-def test_nats_per_dim(model: torch.nn.Module, test: torch.Tensor, **log_prob_options) -> float:
-    model.eval()
-    return float(-torch.cat([model.log_prob(batch, **log_prob_options) for batch in test.split(500)]).mean()
-                 / test.shape[1])
 
 
 def main(argv=None) -> list[dict]:
@@ -54,21 +49,16 @@ def main(argv=None) -> list[dict]:
     rows = []
     seed_everything(args.seed)
     for name, model in build_models(num_inputs, data.num_values, args.hidden, args.masks).items():
-        steps, epochs = train_for_cpu_seconds(model, train, args.seconds, args.batch_size, args.lr, args.seed)
-        nats = test_nats_per_dim(model, test)
-        rows.append(dict(model=name, params=sum(p.numel() for p in model.parameters()), steps=steps,
-                         epochs=epochs, nats_per_dim=nats))
-        if isinstance(model, MADE) and model.n_masks > 1:
+        if isinstance(model, MADE) and model.num_masks > 1:
+            history = fit(model, train, None, **fit_options(args),
+                          before_step=lambda step, model=model: model.set_mask(step % model.num_masks))
+            rows.append(result_row(name, model, history, evaluate(model, test, log_prob=model.ensemble_log_prob)))
             model.set_mask(0)
-            rows.append(dict(model="  (same, one mask only)", params=rows[-1]["params"], steps=steps,
-                             epochs=epochs, nats_per_dim=test_nats_per_dim(model, test, ensemble=False)))
-
-    print(f"\n{'model':28s} {'params':>9s} {'steps':>6s} {'epochs':>6s} {'nats/dim':>9s} {'bits/dim':>9s} "
-          f"{'nats/image':>10s}")
-    for row in rows:
-        print(f"{row['model']:28s} {row['params']:9,d} {row['steps']:6d} {row['epochs']:6.1f} "
-              f"{row['nats_per_dim']:9.4f} {row['nats_per_dim'] / math.log(2):9.4f} "
-              f"{row['nats_per_dim'] * num_inputs:10.1f}")
+            rows.append(result_row("  (same, one mask only)", model, history, evaluate(model, test)))
+        else:
+            history = fit(model, train, None, **fit_options(args))
+            rows.append(result_row(name, model, history, evaluate(model, test)))
+    print_results(rows, num_inputs)
     return rows
 
 

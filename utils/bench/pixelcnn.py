@@ -3,9 +3,10 @@
     python -m utils.bench.pixelcnn                        # 60 CPU seconds per model on mnist_binary
     python -m utils.bench.pixelcnn --seconds 20 --dataset shapes
 
-Both models see the same shuffled mini-batches and stop at the first step after their budget of
-CPU seconds (time.process_time; one torch thread by default, so that other programs on the machine
-matter little). Evaluation on the test split is not counted.
+Both models are trained by utils.train.fit on the same shuffled mini-batches and stop at the first
+step after their budget of CPU seconds (time.process_time; one torch thread by default, so that
+other programs on the machine matter little). Evaluation on the test split (utils.metrics.evaluate)
+is not counted.
 """
 
 import torch
@@ -15,13 +16,14 @@ from ..metrics import evaluate
 from ..models.gated_pixelcnn import GatedPixelCNN
 from ..models.pixelcnn import PixelCNN
 from ..runtime import seed_everything
-from .budget import budget_arguments, print_results, train_for_cpu_seconds
+from ..train import fit
+from .budget import budget_arguments, fit_options, print_results, result_row
 
 
 def build_models(image_shape: tuple, num_values: int, hidden: int) -> dict:
     """The contestants, by display name (the table prints their parameter counts)."""
     return {
-        "PixelCNN (7x7 A, 4 blocks 3x3)": PixelCNN(image_shape, num_values, hidden, num_blocks=4),
+        "PixelCNN (7x7 A, 4 blocks 3x3)": PixelCNN(image_shape, num_values, hidden, num_layers=5),
         "Gated PixelCNN (5 layers 3x3)": GatedPixelCNN(image_shape, num_values, hidden, num_layers=5, kernel_size=3),
     }
 
@@ -43,9 +45,8 @@ def main(argv=None) -> list[dict]:
     rows = []
     seed_everything(args.seed)
     for name, model in build_models(data.shape, data.num_values, args.hidden).items():
-        steps, epochs = train_for_cpu_seconds(model, data.train, args.seconds, args.batch_size, args.lr, args.seed)
-        rows.append(dict(model=name, params=sum(p.numel() for p in model.parameters()), steps=steps,
-                         epochs=epochs, nats_per_dim=evaluate(model, data.test)))
+        history = fit(model, data.train, None, **fit_options(args))
+        rows.append(result_row(name, model, history, evaluate(model, data.test)))
 
     print_results(rows, num_dims)
     return rows

@@ -4,8 +4,8 @@
     python -m utils.bench.positions --seconds 20 --dataset digits
 
 A recurrent model (GRU) and a WaveNet, each with and without position inputs, trained for the same
-CPU time on the same mini-batches (time.process_time; one torch thread by default). Prints test
-nats/dim and nats per image.
+CPU time on the same mini-batches (utils.train.fit with cpu_seconds: time.process_time, one torch
+thread by default). Prints test nats/dim (utils.metrics.evaluate, not counted) and nats per image.
 """
 
 import torch
@@ -15,7 +15,8 @@ from ..metrics import evaluate
 from ..models.rnn import AutoregressiveRNN
 from ..models.wavenet import WaveNet
 from ..runtime import seed_everything
-from .budget import budget_arguments, print_results, train_for_cpu_seconds
+from ..train import fit
+from .budget import budget_arguments, fit_options, print_results, result_row
 
 
 def build_models(image_shape: tuple, num_values: int, hidden: int) -> dict:
@@ -46,9 +47,8 @@ def main(argv=None) -> list[dict]:
     rows = []
     seed_everything(args.seed)
     for name, model in build_models(data.shape[1:], data.num_values, args.hidden).items():
-        steps, epochs = train_for_cpu_seconds(model, train, args.seconds, args.batch_size, args.lr, args.seed)
-        rows.append(dict(model=name, params=sum(p.numel() for p in model.parameters()), steps=steps,
-                         epochs=epochs, nats_per_dim=evaluate(model, test)))
+        history = fit(model, train, None, **fit_options(args))
+        rows.append(result_row(name, model, history, evaluate(model, test)))
     print_results(rows, train.shape[1])
     return rows
 

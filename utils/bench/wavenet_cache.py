@@ -4,7 +4,8 @@
     python -m utils.bench.wavenet_cache --naive-steps 512   # time naive (and cached) on the first 512 steps only
 
 An untrained WaveNet (kernel 2, dilations 1, 2, ..., 512 twice: receptive field 2047) generates the
-same sequences both ways from the same torch.Generator; the script checks that they are identical and
+same sequences both ways (utils.sampling.sample with cached=True and cached=False) from the same
+torch.Generator; the script checks that they are identical and
 prints wall-clock times and the speed-up. The naive cost grows with the prefix (quadratic in total),
 the cached cost is the same at every step (linear in total). With --naive-steps both are timed over
 that shorter prefix, and the table says so: nothing is extrapolated.
@@ -15,12 +16,13 @@ import time
 import torch
 
 from ..models.wavenet import WaveNet
+from ..sampling import sample
 
 
 def timed_sample(model: WaveNet, n: int, length: int, seed: int, cached: bool) -> tuple[torch.Tensor, float]:
     """(samples (n, length), wall-clock seconds) for one run from a generator seeded with `seed`."""
     start = time.perf_counter()
-    x = model.sample(n, length, generator=torch.Generator().manual_seed(seed), cached=cached)
+    x = sample(model, n, length=length, generator=torch.Generator().manual_seed(seed), cached=cached)
     return x, time.perf_counter() - start
 
 

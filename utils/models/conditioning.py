@@ -23,3 +23,9 @@ def one_hot_condition(condition, num_classes: int | None, n: int, dtype: torch.d
     if len(condition) != n:
         raise ValueError(f"condition must hold one class per example: got {len(condition)} labels for {n} examples")
     return F.one_hot(condition, num_classes).to(dtype)
+
+
+def no_condition(condition) -> None:
+    """For unconditional models: a condition passed by mistake is an error, not silently ignored."""
+    if condition is not None:
+        raise ValueError("this model is not class-conditional: call it without a condition")

@@ -3,6 +3,7 @@ import torch
 from torch import nn
 
 from ..sampling import categorical_log_prob
+from .conditioning import no_condition
 from ..validation import check_discrete, check_positive_int
 
 
@@ -21,12 +22,14 @@ class Joint2D(nn.Module):
         self.second_logits = nn.Parameter(torch.zeros(num_values, num_values))  # row = value of x1
 
     def forward(self, x: torch.Tensor, condition=None) -> torch.Tensor:
+        no_condition(condition)
         check_discrete(x, self.num_values, shape=(2,))
         first = self.first_logits.expand(len(x), -1)
         second = self.second_logits[x[:, 0]]
         return torch.stack([first, second], dim=1)
 
     def log_prob(self, x: torch.Tensor, condition=None) -> torch.Tensor:
+        no_condition(condition)
         return categorical_log_prob(self(x), x)
 
     def joint_probs(self) -> torch.Tensor:

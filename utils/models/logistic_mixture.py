@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .conditioning import no_condition
 from ..validation import check_discrete, check_positive_int
 
 
@@ -78,10 +79,12 @@ class DiscretizedLogisticMixture(nn.Module):
                                                      self.num_values)
 
     def forward(self, x: torch.Tensor, condition=None) -> torch.Tensor:
+        no_condition(condition)
         check_discrete(x, self.num_values, ndim=1)
         return self.value_log_probs().expand(len(x), -1)
 
     def log_prob(self, x: torch.Tensor, condition=None) -> torch.Tensor:
+        no_condition(condition)
         check_discrete(x, self.num_values, ndim=1)
         return discretized_logistic_mixture_log_prob(x, self.logit_weights, self.means, self.log_scales, self.num_values)
 

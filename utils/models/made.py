@@ -34,6 +34,7 @@ from torch import nn
 from ..checks import made_connectivity
 from ..ordering import generation_rank
 from ..sampling import sample
+from .conditioning import no_condition
 from ..validation import check_discrete, check_positive_int, check_same_device
 from .outputs import encode_values, numbers_per_position, output_log_prob, output_logits
 
@@ -170,12 +171,20 @@ class MADE(nn.Module):
     # -- connectivity ------------------------------------------------------------------------
 
     def set_degrees(self, degrees: list[torch.Tensor]) -> None:
-        """Install the masks of `degrees` (see made_degrees), widened for K > 2 values."""
-        masks = made_masks(degrees)
-        masks[0] = masks[0].repeat_interleave(self.per_position, dim=1)     # K one-hot inputs per position
-        masks[-1] = masks[-1].repeat_interleave(self.per_position, dim=0)   # K logits per position
-        for layer, mask in zip(self.layers, masks):
-            layer.set_mask(mask)
+        """Install the masks of `degrees` (see made_degrees and made_masks), widened for K > 2 values:
+        the K one-hot inputs and the K logits of a position share its row or column of the mask."""
+        # The comparisons of made_masks, written straight into the mask buffers: order-agnostic
+        # training installs new masks before every step, and allocating fresh (H, D) tensors each
+        # time costs more (page faults) than the comparisons themselves.
+        pairs = [(above, below) for below, above in zip(degrees, degrees[1:])] + [(degrees[0], degrees[-1])]
+        for index, ((above, below), layer) in enumerate(zip(pairs, self.layers)):
+            last = index == len(self.layers) - 1
+            row_copies, column_copies = (self.per_position if last else 1), (self.per_position if index == 0 else 1)
+            device = layer.mask.device
+            compare = torch.gt if last else torch.ge                    # outputs never see their own degree
+            compare(above.to(device)[:, None, None, None].expand(-1, row_copies, 1, column_copies),
+                    below.to(device)[None, None, :, None],
+                    out=layer.mask.view(len(above), row_copies, len(below), column_copies))
         self.ordering.copy_(torch.argsort(degrees[0]))
 
     def set_mask(self, index: int) -> None:
@@ -219,10 +228,12 @@ class MADE(nn.Module):
         return self.layers[-1](h).reshape(len(x), self.num_inputs, self.per_position)
 
     def forward(self, x: torch.Tensor, condition=None) -> torch.Tensor:
+        no_condition(condition)
         return output_logits(self.outputs(x), self.num_values)
 
     def log_prob(self, x: torch.Tensor, condition=None) -> torch.Tensor:
         """(N,) nats under the current mask set."""
+        no_condition(condition)
         return output_log_prob(self.outputs(x), x, self.num_values)
 
     def ensemble_log_prob(self, x: torch.Tensor) -> torch.Tensor:

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..ordering import generation_order, generation_rank
+from .conditioning import no_condition
 from ..validation import check_discrete, check_positive_int, check_same_device
 from .outputs import encode_values, numbers_per_position, output_log_prob, output_logits
 
@@ -64,9 +65,11 @@ class NADE(nn.Module):
         return out[:, self.rank]                                                        # back to position layout
 
     def forward(self, x: torch.Tensor, condition=None) -> torch.Tensor:
+        no_condition(condition)
         return output_logits(self.outputs(x), self.num_values)
 
     def log_prob(self, x: torch.Tensor, condition=None) -> torch.Tensor:
+        no_condition(condition)
         return output_log_prob(self.outputs(x), x, self.num_values)
 
     def start_cache(self, n: int, condition=None) -> dict:

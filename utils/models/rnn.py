@@ -21,6 +21,7 @@ from torch import nn
 
 from ..sampling import categorical_log_prob
 from ..sequences import as_sequence, check_image_shape, previous_values, raster_positions, sequence_event_shape, shift_right
+from .conditioning import no_condition
 from ..validation import check_positive_int
 
 CELLS = {"gru": nn.GRUCell, "lstm": nn.LSTMCell}
@@ -85,6 +86,7 @@ class AutoregressiveRNN(nn.Module):
         return self.head(inputs), new_state
 
     def forward(self, x: torch.Tensor, condition=None) -> torch.Tensor:
+        no_condition(condition)
         sequence = as_sequence(x, self.num_values, self.image_shape)
         previous = shift_right(sequence, self.start_token)            # (N, D)
         state, logits = None, []
@@ -94,6 +96,7 @@ class AutoregressiveRNN(nn.Module):
         return torch.stack(logits, dim=1).reshape(*x.shape, self.num_values)
 
     def log_prob(self, x: torch.Tensor, condition=None) -> torch.Tensor:
+        no_condition(condition)
         return categorical_log_prob(self(x), x)
 
     def start_cache(self, n: int, condition=None) -> dict:
@@ -101,5 +104,7 @@ class AutoregressiveRNN(nn.Module):
 
     def cached_step(self, x: torch.Tensor, step: int, cache: dict, condition=None) -> torch.Tensor:
         """Logits (n, K) of position `step`, carrying the recurrent state in `cache`."""
+        if step == 0:
+            as_sequence(x, self.num_values, self.image_shape)             # the checks forward makes
         logits, cache["state"] = self.step(previous_values(x, step, self.start_token), step, cache["state"])
         return logits

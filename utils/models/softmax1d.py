@@ -3,6 +3,7 @@ import torch
 from torch import nn
 
 from ..sampling import categorical_log_prob
+from .conditioning import no_condition
 from ..validation import check_discrete, check_positive_int
 
 
@@ -24,8 +25,10 @@ class SoftmaxDistribution(nn.Module):
         return torch.softmax(self.logits, dim=0)
 
     def forward(self, x: torch.Tensor, condition=None) -> torch.Tensor:
+        no_condition(condition)
         check_discrete(x, self.num_values, ndim=1)
         return self.logits.expand(len(x), -1)
 
     def log_prob(self, x: torch.Tensor, condition=None) -> torch.Tensor:
+        no_condition(condition)
         return categorical_log_prob(self(x), x)

@@ -206,6 +206,8 @@ class WaveNet(nn.Module):
         Pushes one activation into every queue and reads the k taps each dilated convolution needs,
         so the cost does not grow with the position.
         """
+        if step == 0:
+            as_sequence(x, self.num_values, self.image_shape)             # the checks forward makes
         previous = previous_values(x, step, self.start_token)
         h = self._inputs(previous[:, None], step)[:, :, 0]            # (n, C)
         skips = 0

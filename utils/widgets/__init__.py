@@ -1,12 +1,16 @@
 """Interactive widgets for the lecture notebooks.
 
 Each widget is a thin ipywidgets front end over pure functions in the same module: the functions
-compute numbers or return a matplotlib Figure (and are unit-tested); the widget only wires sliders
-to them and redraws the figure in an `ipywidgets.Output`. Every widget is an `ipywidgets.VBox`
-with the CSS class `ar-widget` plus one class naming it (e.g. `ar-widget-histogram`), so that a
-browser test can find it on the page.
+compute numbers or return a matplotlib Figure (and are unit-tested); the widget only lists its
+controls and hands them, with a function drawing the figure from their values, to
+`skeleton.figure_widget`, which redraws the figure in an `ipywidgets.Output` whenever a control
+changes. Every widget is an `ipywidgets.VBox` with the CSS class `ar-widget` plus one class naming
+it (e.g. `ar-widget-histogram`), so that a browser test can find it on the page, and every control
+has a `description` by which tests find it (`skeleton.find_control`).
 
 Modules:
+    skeleton            what every widget shares: `figure_widget(name, controls, draw)` and
+                        `find_control(box, description)`.
     histogram           over-fitting of histograms on `mixture1d` (lecture 01):
                         `histogram_overfitting_widget()`, backed by `overfitting_curves` and
                         `plot_histogram_fit`.

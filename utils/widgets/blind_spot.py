@@ -29,6 +29,7 @@ from matplotlib.patches import Patch, Rectangle
 
 from ..receptive_field import MODEL_KINDS, ReceptiveField, receptive_field_map
 from ..validation import check_positive_int
+from .skeleton import figure_widget
 
 MODEL_NAMES = {"pixelcnn": "plain PixelCNN", "gated": "gated PixelCNN"}
 
@@ -197,11 +198,10 @@ def blind_spot_widget(model_kind: str = "pixelcnn", num_layers: int = 5, kernel_
                       image_size: int = 10, pixel=None):
     """An ipywidgets.VBox over `plot_receptive_field`: model kind, layers, kernel size, pixel row/col.
 
-    The figure is redrawn in an ipywidgets.Output whenever a control changes.
+    The figure is redrawn whenever a control changes (see `figure_widget`).
     CSS classes: `ar-widget` and `ar-widget-blind-spot`.
     """
     import ipywidgets as widgets
-    from IPython.display import display
 
     if pixel is None:
         pixel = (image_size // 2, image_size // 2)
@@ -212,32 +212,19 @@ def blind_spot_widget(model_kind: str = "pixelcnn", num_layers: int = 5, kernel_
             raise ValueError(f"{name} can be at most {largest} in the widget, got {value}")
     style = {"description_width": "100px"}
     layout = widgets.Layout(width="440px")
-    kind_buttons = widgets.ToggleButtons(options=[(MODEL_NAMES[kind], kind) for kind in MODEL_KINDS],
-                                         value=model_kind, description="model", style=style)
 
     def slider(value, low, high, description, step=1):
         return widgets.IntSlider(value=value, min=low, max=high, step=step, continuous_update=False,
                                  description=description, style=style, layout=layout)
 
-    layers_slider = slider(num_layers, 1, MAX_LAYERS, "layers")
-    kernel_slider = slider(kernel_size, 1, MAX_KERNEL_SIZE, "kernel size", step=2)
-    row_slider = slider(pixel[0], 0, image_size - 1, "pixel row")
-    col_slider = slider(pixel[1], 0, image_size - 1, "pixel column")
-    out = widgets.Output()
+    controls = {"model_kind": widgets.ToggleButtons(options=[(MODEL_NAMES[kind], kind) for kind in MODEL_KINDS],
+                                                    value=model_kind, description="model", style=style),
+                "num_layers": slider(num_layers, 1, MAX_LAYERS, "layers"),
+                "kernel_size": slider(kernel_size, 1, MAX_KERNEL_SIZE, "kernel size", step=2),
+                "row": slider(pixel[0], 0, image_size - 1, "pixel row"),
+                "col": slider(pixel[1], 0, image_size - 1, "pixel column")}
 
-    def redraw(change=None):
-        fig = plot_receptive_field(kind_buttons.value, layers_slider.value, kernel_slider.value, image_size,
-                                   (row_slider.value, col_slider.value))
-        with out:
-            out.clear_output(wait=True)
-            display(fig)
-        plt.close(fig)
+    def draw(model_kind, num_layers, kernel_size, row, col):
+        return plot_receptive_field(model_kind, num_layers, kernel_size, image_size, (row, col))
 
-    controls = (kind_buttons, layers_slider, kernel_slider, row_slider, col_slider)
-    for control in controls:
-        control.observe(redraw, names="value")
-    redraw()
-    box = widgets.VBox([*controls, out])
-    box.add_class("ar-widget")
-    box.add_class("ar-widget-blind-spot")
-    return box
+    return figure_widget("blind-spot", controls, draw)

@@ -22,6 +22,7 @@ import torch
 
 from ..data import load
 from ..validation import check_discrete, check_positive_int
+from .skeleton import figure_widget
 
 POOL_SIZE = 20_000   # training points available to the widget; the first 1000 are load("mixture1d").train
 
@@ -169,33 +170,17 @@ def plot_histogram_fit(n_train: int, num_bins: int, pseudocount: float = 0.0, ma
 def histogram_overfitting_widget(n_train: int = 1000, num_bins: int = 100, pseudocount: float = 0.0):
     """An ipywidgets.VBox with sliders for n_train, num_bins and pseudo-count over `plot_histogram_fit`.
 
-    The figure is redrawn in an ipywidgets.Output whenever a slider moves. CSS classes:
-    `ar-widget` and `ar-widget-histogram`.
+    The figure is redrawn whenever a slider moves (see `figure_widget`). CSS classes: `ar-widget`
+    and `ar-widget-histogram`.
     """
     import ipywidgets as widgets
-    from IPython.display import display
 
-    style = {"description_width": "120px"}
-    layout = widgets.Layout(width="480px")
-    n_train_slider = widgets.IntSlider(value=n_train, min=10, max=POOL_SIZE, step=10, continuous_update=False,
-                                       description="training points", style=style, layout=layout)
-    bins_slider = widgets.IntSlider(value=num_bins, min=1, max=100, step=1, continuous_update=False,
-                                    description="number of bins", style=style, layout=layout)
-    pseudo_slider = widgets.FloatSlider(value=pseudocount, min=0.0, max=2.0, step=0.1, continuous_update=False,
-                                        description="pseudo-count", style=style, layout=layout)
-    out = widgets.Output()
-
-    def redraw(change=None):
-        fig = plot_histogram_fit(n_train_slider.value, bins_slider.value, pseudo_slider.value)
-        with out:
-            out.clear_output(wait=True)
-            display(fig)
-        plt.close(fig)
-
-    for slider in (n_train_slider, bins_slider, pseudo_slider):
-        slider.observe(redraw, names="value")
-    redraw()
-    box = widgets.VBox([n_train_slider, bins_slider, pseudo_slider, out])
-    box.add_class("ar-widget")
-    box.add_class("ar-widget-histogram")
-    return box
+    look = {"continuous_update": False, "style": {"description_width": "120px"},
+            "layout": widgets.Layout(width="480px")}
+    controls = {"n_train": widgets.IntSlider(value=n_train, min=10, max=POOL_SIZE, step=10,
+                                             description="training points", **look),
+                "num_bins": widgets.IntSlider(value=num_bins, min=1, max=100, step=1,
+                                              description="number of bins", **look),
+                "pseudocount": widgets.FloatSlider(value=pseudocount, min=0.0, max=2.0, step=0.1,
+                                                   description="pseudo-count", **look)}
+    return figure_widget("histogram", controls, plot_histogram_fit)

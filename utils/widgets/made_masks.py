@@ -20,6 +20,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.colors import ListedColormap
 
 from ..models.made import made_connectivity, made_degrees, made_masks
+from .skeleton import figure_widget
 
 ORDERING_CHOICES = ("natural", "reversed", "random", "custom")
 MAX_HIDDEN_LAYERS = 4     # limits of the drawing, not of MADE
@@ -214,69 +215,33 @@ def made_mask_widget(num_inputs: int = 6, hidden_sizes: str = "8, 8", ordering: 
     CSS classes: `ar-widget` and `ar-widget-made`.
     """
     import ipywidgets as widgets
-    from IPython.display import clear_output, display
 
-    style = {"description_width": "110px"}
-    layout = widgets.Layout(width="420px")
-    inputs_slider = widgets.IntSlider(value=num_inputs, min=2, max=MAX_INPUTS, continuous_update=False,
-                                      description="inputs D", style=style, layout=layout)
-    hidden_text = widgets.Text(value=hidden_sizes, continuous_update=False, description="hidden sizes",
-                               placeholder="e.g. 8, 8", style=style, layout=layout)
-    ordering_menu = widgets.Dropdown(options=ORDERING_CHOICES, value=ordering, description="ordering",
-                                     style=style, layout=layout)
-    custom_text = widgets.Text(value="", continuous_update=False, description="custom order",
-                               placeholder="positions in order, e.g. 3, 0, 2, 1", style=style, layout=layout)
-    rule_menu = widgets.Dropdown(options=("random", "spread"), value=hidden_degrees, description="hidden degrees",
-                                 style=style, layout=layout)
-    resample_button = widgets.Button(description="resample degrees", icon="refresh", layout=widgets.Layout(width="180px"))
-    output_slider = widgets.IntSlider(value=num_inputs - 1 if output is None else output, min=0, max=num_inputs - 1,
-                                      continuous_update=False, description="output", style=style, layout=layout)
-    message = widgets.HTML(value="")
-    out = widgets.Output()
-    state = {"degrees": None, "draws": 0, "busy": False}
+    look = {"style": {"description_width": "110px"}, "layout": widgets.Layout(width="420px")}
+    controls = {
+        "num_inputs": widgets.IntSlider(value=num_inputs, min=2, max=MAX_INPUTS, continuous_update=False,
+                                        description="inputs D", **look),
+        "hidden_sizes": widgets.Text(value=hidden_sizes, continuous_update=False, description="hidden sizes",
+                                     placeholder="e.g. 8, 8", **look),
+        "ordering": widgets.Dropdown(options=ORDERING_CHOICES, value=ordering, description="ordering", **look),
+        "custom_order": widgets.Text(value="", continuous_update=False, description="custom order",
+                                     placeholder="positions in order, e.g. 3, 0, 2, 1", **look),
+        "hidden_degrees": widgets.Dropdown(options=("random", "spread"), value=hidden_degrees,
+                                           description="hidden degrees", **look),
+        "resamples": widgets.Button(description="resample degrees", icon="refresh", layout=widgets.Layout(width="180px")),
+        "output": widgets.IntSlider(value=num_inputs - 1 if output is None else output, min=0, max=num_inputs - 1,
+                                    continuous_update=False, description="output", **look),
+    }
+    # the output slider follows D; linked before figure_widget observes D, so the figure sees both move
+    widgets.dlink((controls["num_inputs"], "value"), (controls["output"], "max"), lambda size: size - 1)
 
-    def draw():
-        fig = draw_made_network(state["degrees"], highlight_output=output_slider.value)
-        with out:
-            clear_output(wait=True)
-            display(fig)
-        plt.close(fig)
+    def draw(num_inputs, hidden_sizes, ordering, custom_order, hidden_degrees, resamples, output):
+        hidden = parse_hidden_sizes(hidden_sizes)
+        if ordering == "custom" and not custom_order.strip():
+            example = ", ".join(map(str, reversed(range(num_inputs))))
+            raise ValueError(f"type the custom order in the box, e.g. {example}")
+        order = choose_ordering(ordering, num_inputs, custom_order)
+        generator = torch.Generator().manual_seed(seed + resamples)
+        degrees = made_degrees(num_inputs, hidden, order, hidden_degrees, generator)
+        return draw_made_network(degrees, highlight_output=output)
 
-    def rebuild(change=None):
-        if state["busy"]:
-            return
-        size = inputs_slider.value
-        try:
-            hidden = parse_hidden_sizes(hidden_text.value)
-            if ordering_menu.value == "custom" and not custom_text.value.strip():
-                raise ValueError(f"type the custom order in the box, e.g. {', '.join(map(str, reversed(range(size))))}")
-            order = choose_ordering(ordering_menu.value, size, custom_text.value)
-        except ValueError as error:
-            message.value = f"<span style='color:#b00'>⚠ {error}</span>"
-            return
-        message.value = ""
-        generator = torch.Generator().manual_seed(seed + state["draws"])
-        state["degrees"] = made_degrees(size, hidden, order, rule_menu.value, generator)
-        state["busy"] = True                       # moving the output slider's range must not redraw
-        output_slider.max = size - 1
-        state["busy"] = False
-        draw()
-
-    def resample(button):
-        state["draws"] += 1
-        rebuild()
-
-    def pick_output(change):
-        if not state["busy"] and state["degrees"] is not None:
-            draw()
-
-    for control in (inputs_slider, hidden_text, ordering_menu, custom_text, rule_menu):
-        control.observe(rebuild, names="value")
-    output_slider.observe(pick_output, names="value")
-    resample_button.on_click(resample)
-    rebuild()
-    box = widgets.VBox([inputs_slider, hidden_text, ordering_menu, custom_text, rule_menu, resample_button,
-                        output_slider, message, out])
-    box.add_class("ar-widget")
-    box.add_class("ar-widget-made")
-    return box
+    return figure_widget("made", controls, draw, show_errors=True)

@@ -23,6 +23,7 @@ from matplotlib.collections import LineCollection
 
 from ..models.wavenet import receptive_field
 from ..validation import check_positive_int
+from .skeleton import figure_widget
 
 SCHEDULES = ("1, 1, 1, ...", "1, 2, 4, ...", "1, 2, 4, ..., repeat")
 REPEAT_EVERY = 4          # the "repeat" schedule: 1, 2, 4, 8, 1, 2, 4, 8, ...
@@ -132,39 +133,24 @@ def receptive_field_widget(kernel_size: int = 2, num_layers: int = 4, schedule: 
     """An ipywidgets.VBox over `draw_receptive_field`: kernel size, number of layers, dilation
     schedule (Dropdown of SCHEDULES) and the output whose receptive field is lit.
 
-    The figure is redrawn in an ipywidgets.Output whenever a control changes.
+    The figure is redrawn whenever a control changes (see `figure_widget`).
     CSS classes: `ar-widget` and `ar-widget-receptive-field`.
     """
     import ipywidgets as widgets
-    from IPython.display import display
 
     check_positive_int(length, "length")
     if length > MAX_LENGTH:
         raise ValueError(f"length can be at most {MAX_LENGTH} (the drawing gets unreadable), got {length}")
-    style = {"description_width": "110px"}
-    layout = widgets.Layout(width="420px")
-    kernel_slider = widgets.IntSlider(value=kernel_size, min=2, max=4, continuous_update=False,
-                                      description="kernel size", style=style, layout=layout)
-    layers_slider = widgets.IntSlider(value=num_layers, min=1, max=MAX_LAYERS, continuous_update=False,
-                                      description="layers", style=style, layout=layout)
-    schedule_menu = widgets.Dropdown(options=SCHEDULES, value=schedule, description="dilations",
-                                     style=style, layout=layout)
-    output_slider = widgets.IntSlider(value=length - 1 if output is None else output, min=0, max=length - 1,
-                                      continuous_update=False, description="output index", style=style, layout=layout)
-    out = widgets.Output()
+    look = {"style": {"description_width": "110px"}, "layout": widgets.Layout(width="420px")}
+    controls = {"kernel_size": widgets.IntSlider(value=kernel_size, min=2, max=4, continuous_update=False,
+                                                 description="kernel size", **look),
+                "num_layers": widgets.IntSlider(value=num_layers, min=1, max=MAX_LAYERS, continuous_update=False,
+                                                description="layers", **look),
+                "schedule": widgets.Dropdown(options=SCHEDULES, value=schedule, description="dilations", **look),
+                "output": widgets.IntSlider(value=length - 1 if output is None else output, min=0, max=length - 1,
+                                            continuous_update=False, description="output index", **look)}
 
-    def redraw(change=None):
-        dilations = dilation_schedule(schedule_menu.value, layers_slider.value)
-        fig = draw_receptive_field(kernel_slider.value, dilations, output_slider.value, length)
-        with out:
-            out.clear_output(wait=True)
-            display(fig)
-        plt.close(fig)
+    def draw(kernel_size, num_layers, schedule, output):
+        return draw_receptive_field(kernel_size, dilation_schedule(schedule, num_layers), output, length)
 
-    for control in (kernel_slider, layers_slider, schedule_menu, output_slider):
-        control.observe(redraw, names="value")
-    redraw()
-    box = widgets.VBox([kernel_slider, layers_slider, schedule_menu, output_slider, out])
-    box.add_class("ar-widget")
-    box.add_class("ar-widget-receptive-field")
-    return box
+    return figure_widget("receptive-field", controls, draw)
