@@ -159,18 +159,19 @@ class Sandbox:
             command += ["--unshare-user"]
         else:
             command += ["--cap-add", "CAP_SETUID,CAP_SETGID"]
+        # the private /tmp first: a Python or course installed under /tmp is then bound on top of it
+        command += ["--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev"]
         made = set()
         for target in [*_readable_roots(), COURSE_DIR_INSIDE + "/utils", SUBMISSION_DIR]:
             for parent in _ancestors(target):
-                if parent not in made:
+                if parent not in made and parent != "/tmp":
                     command += ["--perms", "0755", "--dir", parent]
                     made.add(parent)
         for root in _readable_roots():
             command += ["--ro-bind", root, root]
         command += ["--ro-bind", str(UTILS_DIR), COURSE_DIR_INSIDE + "/utils",
                     "--ro-bind", str(self.models), COURSE_DIR_INSIDE + "/utils/models",
-                    "--bind", str(self.folder / "submission"), SUBMISSION_DIR,
-                    "--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev", "--chdir", SUBMISSION_DIR]
+                    "--bind", str(self.folder / "submission"), SUBMISSION_DIR, "--chdir", SUBMISSION_DIR]
         for key, value in self.environment(inside=True).items():
             command += ["--setenv", key, value]
         command += ["--"]

@@ -118,6 +118,7 @@ def grade_submission(job: dict) -> dict:
     pending = [(grade_id(cell), split_hidden(trusted[grade_id(cell)])[1]) for cell in nb.cells
                if is_test_cell(cell) and grade_id(cell) in trusted]
     timing = {"notebook": 0.0, "kernel_start": 0.0, "hidden_tests": 0.0, "sandbox_starts": 0}
+    ran = False                                       # did the sandbox ever come up?
     while pending:
         if timing["sandbox_starts"] == MAX_SANDBOX_STARTS:
             for gid, _ in pending:
@@ -131,6 +132,7 @@ def grade_submission(job: dict) -> dict:
             except SandboxError as error:
                 result.notes.append(str(error))
                 continue
+            ran = True
             started_for = time.monotonic() - t0
             cells = min(box.cell_seconds if box.cell_seconds is not None else started_for, started_for)
             timing["notebook"] += cells
@@ -146,7 +148,8 @@ def grade_submission(job: dict) -> dict:
                 if verdict.lost:                      # the kernel is gone or stuck: a fresh one for the rest
                     result.notes.append(f"{gid}: {verdict.message}")
                     break
-    result.graded = bool(result.verdicts)
+    result.graded = ran and bool(result.verdicts)     # never grade a class's worth of zeros for a broken sandbox
+    result.notes = list(dict.fromkeys(result.notes))
     result.seconds = {key: round(value, 2) for key, value in timing.items()}
     result.seconds["total"] = round(time.monotonic() - started, 2)
     return asdict(result)
