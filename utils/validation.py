@@ -20,7 +20,7 @@ def check_discrete(x, num_values: int, *, name: str = "x", shape: tuple | None =
     if shape is not None and tuple(x.shape[1:]) != tuple(shape):
         raise ValueError(f"{name} must have shape (N, {', '.join(map(str, shape))}), got {tuple(x.shape)}")
     if x.numel() > 0:
-        low, high = int(x.min()), int(x.max())
+        low, high = (int(v) for v in torch.aminmax(x))          # one pass over the data
         if low < 0 or high >= num_values:
             raise ValueError(f"{name} values must lie in [0, {num_values - 1}], found min {low} and max {high}")
     return x

@@ -9,9 +9,10 @@ weights: the hand-written model copies ours, and the script checks that both giv
 the first batch, i.e. that they compute the same function. The hand-written models are the plain
 way to write each architecture (masks applied as F.linear(x, mask * weight, bias) or
 F.conv2d(x, mask * weight, ...), a BCE-with-logits or cross-entropy loss on the raw batch, no input
-checks). The two are timed in alternating rounds of about half a CPU second each (CPU time,
-time.process_time, one torch thread); the table gives the median ms/step of each and the median
-of the per-round ratios ours / hand-written (the course's target: at most 1.15).
+checks). The two take turns, step by step, in rounds of about half a CPU second each (CPU time,
+time.process_time, one torch thread); the table gives the median ms/step of each, the median of
+the per-round ratios ours / hand-written (the course's target: at most 1.15) and their quartiles,
+which show how much the load of a shared machine moves the figure.
 """
 import argparse
 import statistics
@@ -144,20 +145,23 @@ def our_loss(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return -model.log_prob(x).mean() / x[0].numel()
 
 
-def train_steps(loss_fn, optimizer, batches) -> float:
-    """Run one Adam step per batch; return the CPU seconds spent."""
+def train_step(loss_fn, optimizer, x: torch.Tensor) -> float:
+    """One Adam step on batch x; return the CPU seconds it took."""
     start = time.process_time()
-    for x in batches:
-        loss = loss_fn(x)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+    loss = loss_fn(x)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
     return time.process_time() - start
 
 
 def measure(ours: nn.Module, plain: nn.Module, train: torch.Tensor, batch_size: int, steps: int, rounds: int,
             seed: int) -> dict:
-    """Median ms/step of each and the median per-round ratio, over `rounds` rounds of `steps` steps."""
+    """ms/step of each (medians over rounds) and the ratio ours / plain (median and quartiles over rounds).
+
+    In every round the two take turns step by step on the same batches (who goes first alternates),
+    so that both see the same load on a shared machine.
+    """
     copy_weights(plain, ours)
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
     batches = [train[order[i:i + batch_size]] for i in range(0, len(train) - batch_size + 1, batch_size)]
@@ -167,22 +171,29 @@ def measure(ours: nn.Module, plain: nn.Module, train: torch.Tensor, batch_size: 
         raise RuntimeError(f"the two models disagree on the first batch by {gap:.2g} nats/dim")
     runs = {"ours": (lambda x: our_loss(ours, x), torch.optim.Adam(ours.parameters(), lr=1e-3)),
             "plain": (plain.loss, torch.optim.Adam(plain.parameters(), lr=1e-3))}
-    for loss_fn, optimizer in runs.values():                 # warm-up: allocator, Adam state
-        train_steps(loss_fn, optimizer, batches[:2])
+    for x in batches[:2]:                                    # warm-up: allocator, Adam state
+        for loss_fn, optimizer in runs.values():
+            train_step(loss_fn, optimizer, x)
     times = {"ours": [], "plain": []}
     for r in range(rounds):
-        chunk = [batches[(r * steps + i) % len(batches)] for i in range(steps)]
-        for name in (("ours", "plain") if r % 2 == 0 else ("plain", "ours")):
-            times[name].append(train_steps(*runs[name], chunk) / steps)
+        spent = {"ours": 0.0, "plain": 0.0}
+        for i in range(steps):
+            x = batches[(r * steps + i) % len(batches)]
+            for name in (("ours", "plain") if i % 2 == 0 else ("plain", "ours")):
+                spent[name] += train_step(*runs[name], x)
+        for name in times:
+            times[name].append(spent[name] / steps)
+    ratios = [o / p for o, p in zip(times["ours"], times["plain"])]
+    low, _, high = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
     return {"ours_ms": 1e3 * statistics.median(times["ours"]), "plain_ms": 1e3 * statistics.median(times["plain"]),
-            "ratio": statistics.median(o / p for o, p in zip(times["ours"], times["plain"])), "gap": gap}
+            "ratio": statistics.median(ratios), "ratio_low": low, "ratio_high": high, "gap": gap}
 
 
 def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", choices=list(PAIRS), default=list(PAIRS))
     parser.add_argument("--steps", type=int, default=None,
-                        help="steps per timed round (default: about half a CPU second of each model)")
+                        help="steps of each model per round (default: about half a CPU second of each)")
     parser.add_argument("--rounds", type=int, default=11, help="rounds per model, alternating which goes first")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1,
@@ -193,7 +204,8 @@ def main(argv=None) -> list[dict]:
     data = load("mnist_binary")
     print(f"{data.name}: train {tuple(data.train.shape)}, K={data.num_values}; {args.rounds} rounds per model, "
           f"{torch.get_num_threads()} thread(s), CPU time per training step (forward, loss, backward, Adam)")
-    print(f"\n{'model':36s} {'steps':>5s} {'ours ms':>9s} {'plain ms':>9s} {'ratio':>6s}  (target <= {TARGET})")
+    print(f"\n{'model':36s} {'steps':>5s} {'ours ms':>9s} {'plain ms':>9s} {'ratio':>6s} {'quartiles':>13s}"
+          f"  (target <= {TARGET})")
     rows = []
     for key in args.models:
         name, build = PAIRS[key]
@@ -202,8 +214,8 @@ def main(argv=None) -> list[dict]:
         steps = args.steps or steps
         row = dict(model=name, steps=steps, **measure(ours, plain, train, batch_size, steps, args.rounds, args.seed))
         flag = "" if row["ratio"] <= TARGET else "  ABOVE TARGET"
-        print(f"{name:36s} {steps:5d} {row['ours_ms']:9.2f} {row['plain_ms']:9.2f} {row['ratio']:6.3f}{flag}",
-              flush=True)
+        print(f"{name:36s} {steps:5d} {row['ours_ms']:9.2f} {row['plain_ms']:9.2f} {row['ratio']:6.3f} "
+              f"{row['ratio_low']:6.3f}-{row['ratio_high']:<6.3f}{flag}", flush=True)
         rows.append(row)
     return rows
 
