@@ -1,4 +1,4 @@
-"""The pure functions behind lecture 01's histogram widget, and the widget's wiring."""
+"""Lecture 01's histogram maths (utils.models.histogram), and the over-fitting widget drawn over it."""
 import math
 
 import matplotlib
@@ -10,16 +10,23 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from utils import data  # noqa: E402
 from utils.models import fit_histogram  # noqa: E402
+from utils.models import histogram as hm  # noqa: E402
 from utils.widgets import histogram as hw  # noqa: E402
 from utils.widgets.skeleton import find_control  # noqa: E402
 
 K = 100
 
 
+def curves_for(n_train, **options):
+    """The over-fitting curves of the first n_train mixture1d points, as the widget draws them."""
+    train, test, _ = hw.mixture1d_split(n_train)
+    return hm.overfitting_curves(train, test, K, **options)
+
+
 def assert_binned_mle(probs, x, num_values, num_bins):
     """probs is the binned-histogram fit of x: a distribution, flat inside each bin,
     and each bin holds exactly the fraction of x that falls into it."""
-    bin_of = hw.value_to_bin(num_values, num_bins)
+    bin_of = hm.value_to_bin(num_values, num_bins)
     assert probs.shape == (num_values,)
     assert bool((probs >= 0).all()), "negative probability"
     assert abs(float(probs.sum()) - 1) < 1e-9, f"probabilities sum to {float(probs.sum())}"
@@ -36,7 +43,7 @@ def assert_binned_mle(probs, x, num_values, num_bins):
 
 @pytest.mark.parametrize("num_values,num_bins", [(100, 1), (100, 7), (100, 20), (100, 100), (10, 3)])
 def test_value_to_bin_cuts_values_into_contiguous_near_equal_runs(num_values, num_bins):
-    bin_of = hw.value_to_bin(num_values, num_bins)
+    bin_of = hm.value_to_bin(num_values, num_bins)
     assert bin_of.shape == (num_values,) and bin_of.dtype == torch.long
     assert int(bin_of[0]) == 0 and int(bin_of[-1]) == num_bins - 1
     steps = bin_of[1:] - bin_of[:-1]
@@ -46,12 +53,12 @@ def test_value_to_bin_cuts_values_into_contiguous_near_equal_runs(num_values, nu
 
 
 def test_value_to_bin_extremes_and_errors():
-    assert torch.equal(hw.value_to_bin(K, K), torch.arange(K))
-    assert int(hw.value_to_bin(K, 1).max()) == 0
+    assert torch.equal(hm.value_to_bin(K, K), torch.arange(K))
+    assert int(hm.value_to_bin(K, 1).max()) == 0
     with pytest.raises(ValueError, match="cannot exceed"):
-        hw.value_to_bin(10, 11)
+        hm.value_to_bin(10, 11)
     with pytest.raises(ValueError, match="positive int"):
-        hw.value_to_bin(10, 0)
+        hm.value_to_bin(10, 0)
 
 
 # ------------------------------------------------------------------------------------------
@@ -61,44 +68,44 @@ def test_value_to_bin_extremes_and_errors():
 @pytest.mark.parametrize("num_bins", [1, 3, 20, 33, 100])
 def test_binned_histogram_is_the_binned_mle(num_bins):
     x = torch.randint(0, K, (500,), generator=torch.Generator().manual_seed(num_bins))
-    assert_binned_mle(hw.fit_binned_histogram(x, K, num_bins), x, K, num_bins)
+    assert_binned_mle(hm.fit_binned_histogram(x, K, num_bins), x, K, num_bins)
 
 
 def test_the_property_check_catches_a_histogram_that_forgets_the_bin_width():
     x = torch.randint(0, K, (500,), generator=torch.Generator().manual_seed(0))
-    bin_of = hw.value_to_bin(K, 20)
+    bin_of = hm.value_to_bin(K, 20)
     wrong = (torch.bincount(bin_of[x], minlength=20).double() / len(x))[bin_of]   # no division by width
     with pytest.raises(AssertionError, match="sum to"):
         assert_binned_mle(wrong, x, K, 20)
-    leaky = hw.fit_binned_histogram(x, K, 20).roll(1)                               # mass moved across bins
+    leaky = hm.fit_binned_histogram(x, K, 20).roll(1)                               # mass moved across bins
     with pytest.raises(AssertionError):
         assert_binned_mle(leaky, x, K, 20)
 
 
 def test_binned_histogram_special_cases():
     train = data.load("mixture1d").train
-    assert torch.allclose(hw.fit_binned_histogram(train, K, K), fit_histogram(train, K))
-    assert torch.allclose(hw.fit_binned_histogram(train, K, 1), torch.full((K,), 1 / K, dtype=torch.float64))
+    assert torch.allclose(hm.fit_binned_histogram(train, K, K), fit_histogram(train, K))
+    assert torch.allclose(hm.fit_binned_histogram(train, K, 1), torch.full((K,), 1 / K, dtype=torch.float64))
 
 
 def test_pseudocount_removes_zeros_and_keeps_a_distribution():
     x = torch.tensor([3, 3, 4])
-    plain = hw.fit_binned_histogram(x, 10, 10)
-    smoothed = hw.fit_binned_histogram(x, 10, 10, pseudocount=1.0)
+    plain = hm.fit_binned_histogram(x, 10, 10)
+    smoothed = hm.fit_binned_histogram(x, 10, 10, pseudocount=1.0)
     assert int((plain == 0).sum()) == 8
     assert bool((smoothed > 0).all()) and abs(float(smoothed.sum()) - 1) < 1e-12
     assert torch.allclose(smoothed[3], torch.tensor(3 / 13, dtype=torch.float64))   # (2 + 1) / (3 + 10)
     with pytest.raises(ValueError, match="pseudocount"):
-        hw.fit_binned_histogram(x, 10, 10, pseudocount=-1.0)
+        hm.fit_binned_histogram(x, 10, 10, pseudocount=-1.0)
 
 
 def test_binned_histogram_rejects_bad_input():
     with pytest.raises(TypeError):
-        hw.fit_binned_histogram(torch.rand(5), K, 10)
+        hm.fit_binned_histogram(torch.rand(5), K, 10)
     with pytest.raises(ValueError, match="values must lie"):
-        hw.fit_binned_histogram(torch.tensor([0, 100]), K, 10)
+        hm.fit_binned_histogram(torch.tensor([0, 100]), K, 10)
     with pytest.raises(ValueError, match="empty"):
-        hw.fit_binned_histogram(torch.zeros(0, dtype=torch.long), K, 10)
+        hm.fit_binned_histogram(torch.zeros(0, dtype=torch.long), K, 10)
 
 
 # ------------------------------------------------------------------------------------------
@@ -109,10 +116,10 @@ def test_average_nll_matches_the_definition_and_is_infinite_on_zero_probability(
     probs = torch.tensor([0.5, 0.25, 0.25, 0.0], dtype=torch.float64)
     x = torch.tensor([0, 0, 1, 2, 1])
     expected = -sum(math.log(float(probs[v])) for v in x) / len(x)
-    assert hw.average_nll(probs, x) == pytest.approx(expected, abs=1e-12)
-    assert math.isinf(hw.average_nll(probs, torch.tensor([0, 3])))
+    assert hm.average_nll(probs, x) == pytest.approx(expected, abs=1e-12)
+    assert math.isinf(hm.average_nll(probs, torch.tensor([0, 3])))
     with pytest.raises(ValueError, match="empty"):
-        hw.average_nll(probs, torch.zeros(0, dtype=torch.long))
+        hm.average_nll(probs, torch.zeros(0, dtype=torch.long))
 
 
 # ------------------------------------------------------------------------------------------
@@ -132,21 +139,39 @@ def test_mixture1d_split_grows_the_standard_training_set():
 
 
 def test_overfitting_curves_agree_with_direct_fits():
-    curves = hw.overfitting_curves(300)
+    curves = curves_for(300)
     assert curves["num_bins"] == list(range(1, K + 1))
     assert all(len(v) == K for v in curves.values())
     train, test, _ = hw.mixture1d_split(300)
     for num_bins in (1, 13, 50, 100):
-        probs = hw.fit_binned_histogram(train, K, num_bins)
+        probs = hm.fit_binned_histogram(train, K, num_bins)
         i = num_bins - 1
-        assert curves["train_nll"][i] == pytest.approx(hw.average_nll(probs, train), abs=1e-9)
-        assert curves["test_nll"][i] == pytest.approx(hw.average_nll(probs, test), abs=1e-9)
+        assert curves["train_nll"][i] == pytest.approx(hm.average_nll(probs, train), abs=1e-9)
+        assert curves["test_nll"][i] == pytest.approx(hm.average_nll(probs, test), abs=1e-9)
         assert curves["test_zeros"][i] == int((probs[test] == 0).sum())
     assert curves["train_nll"][0] == pytest.approx(math.log(K))
 
 
+def test_overfitting_curves_options_and_errors():
+    train, test, _ = hw.mixture1d_split(300)
+    short = hm.overfitting_curves(train, test, K, max_bins=10)
+    assert short["num_bins"] == list(range(1, 11))
+    assert short["test_nll"] == curves_for(300)["test_nll"][:10]
+    with pytest.raises(ValueError, match="max_bins"):
+        hm.overfitting_curves(train, test, K, max_bins=K + 1)
+    with pytest.raises(ValueError, match="at least one"):
+        hm.overfitting_curves(train, test[:0], K)
+    with pytest.raises(ValueError, match="test values must lie"):
+        hm.overfitting_curves(train, test + K, K)
+
+
+def test_the_widget_draws_the_maths_of_utils_models_not_a_copy():
+    for name in ("fit_binned_histogram", "average_nll", "overfitting_curves"):
+        assert getattr(hw, name) is getattr(hm, name), name
+
+
 def test_training_nll_never_rises_when_bins_are_refined():
-    curves = hw.overfitting_curves(200)
+    curves = curves_for(200)
     for chain in [(1, 2, 4, 20, 100), (1, 5, 10, 50, 100), (1, 25, 50, 100)]:   # each divides the next
         nlls = [curves["train_nll"][b - 1] for b in chain]
         assert all(a >= b - 1e-12 for a, b in zip(nlls, nlls[1:])), f"{chain}: {nlls}"
@@ -154,19 +179,19 @@ def test_training_nll_never_rises_when_bins_are_refined():
 
 
 def test_test_nll_is_infinite_exactly_when_a_test_point_gets_probability_zero():
-    curves = hw.overfitting_curves(1000)
+    curves = curves_for(1000)
     for nll, zeros in zip(curves["test_nll"], curves["test_zeros"]):
         assert math.isinf(nll) == (zeros > 0)
     assert curves["test_zeros"][-1] == 2 and math.isinf(curves["test_nll"][-1])
-    plenty = hw.overfitting_curves(hw.POOL_SIZE)
+    plenty = curves_for(hw.POOL_SIZE)
     assert math.isfinite(plenty["test_nll"][-1])
-    smoothed = hw.overfitting_curves(100, pseudocount=0.5)
+    smoothed = curves_for(100, pseudocount=0.5)
     assert all(math.isfinite(v) for v in smoothed["test_nll"]) and sum(smoothed["test_zeros"]) == 0
 
 
 def test_more_data_moves_the_best_number_of_bins_up():
     def best_bins(n_train):
-        c = hw.overfitting_curves(n_train, pseudocount=0.5)
+        c = curves_for(n_train, pseudocount=0.5)
         return c["num_bins"][min(range(K), key=c["test_nll"].__getitem__)]
     assert best_bins(100) < best_bins(1000) < best_bins(hw.POOL_SIZE)
 
