@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 from browser import chromium, lab_server, page  # noqa: F401  (pytest fixtures)
-from browser import (COURSE_DIR, control, nudge_slider, open_notebook, output_image_src,
+from browser import (control, nudge_slider, open_notebook, output_image_src,
                      press_slider, run_all_cells, screenshot, set_dropdown, set_text, set_toggle_buttons,
                      slider_value, wait_for_image, wait_for_new_image, wait_until_idle, widget, widget_errors)
 
@@ -118,8 +118,6 @@ def test_run_all_cells_reports_a_failing_cell(lab_server, page):
 LECTURE_01 = "01_likelihood_and_histograms.ipynb"
 
 
-@pytest.mark.skipif(not (COURSE_DIR / LECTURE_01).exists(),
-                    reason=f"course/{LECTURE_01} not written yet")
 def test_lecture_01_histogram_widget(lab_server, page, tmp_path):
     box, _ = open_lecture_widget(page, lab_server, LECTURE_01, "ar-widget-histogram")
     check_slider_redraws(page, box, tmp_path, "lecture01-histogram")
@@ -128,8 +126,6 @@ def test_lecture_01_histogram_widget(lab_server, page, tmp_path):
 LECTURE_03 = "03_made.ipynb"
 
 
-@pytest.mark.skipif(not (COURSE_DIR / LECTURE_03).exists(),
-                    reason=f"course/{LECTURE_03} not written yet")
 @pytest.mark.timeout(420)
 def test_lecture_03_made_widget(lab_server, page, tmp_path):
     # the lecture trains several small models before the widget
@@ -157,8 +153,6 @@ def test_lecture_03_made_widget(lab_server, page, tmp_path):
 LECTURE_05 = "05_wavenet.ipynb"
 
 
-@pytest.mark.skipif(not (COURSE_DIR / LECTURE_05).exists(),
-                    reason=f"course/{LECTURE_05} not written yet")
 @pytest.mark.timeout(420)
 def test_lecture_05_receptive_field_widget(lab_server, page, tmp_path):
     # the lecture trains three small WaveNets and times sampling before the widget
@@ -190,8 +184,6 @@ def test_lecture_05_receptive_field_widget(lab_server, page, tmp_path):
 LECTURE_06 = "06_pixelcnn.ipynb"
 
 
-@pytest.mark.skipif(not (COURSE_DIR / LECTURE_06).exists(),
-                    reason=f"course/{LECTURE_06} not written yet")
 @pytest.mark.timeout(480)
 def test_lecture_06_blind_spot_widget(lab_server, page, tmp_path):
     # the lecture trains four small PixelCNNs and samples from them before the widget

@@ -26,7 +26,7 @@ def fit_histogram(x, num_values):
     return probs / len(x)
 
 
-def sample_inverse_cdf(probs, n, generator=None):
+def sample_inverse_cdf(probs, n, *, generator=None):
     cdf = torch.cumsum(probs.double(), 0)
     u = torch.rand(n, generator=generator, dtype=torch.float64) * cdf[-1]
     return (u[:, None] >= cdf[None, :]).sum(1).clamp(max=len(probs) - 1)
@@ -65,7 +65,7 @@ class Joint2DModel(nn.Module):
         return first + second[torch.arange(len(x)), x[:, 1]]
 
     @torch.no_grad()
-    def sample(self, n, generator=None):
+    def sample(self, n, *, generator=None):
         first = torch.multinomial(torch.softmax(self.marginal, 0), n, replacement=True, generator=generator)
         second = torch.multinomial(torch.softmax(self.conditional(first), 1), 1, generator=generator)[:, 0]
         return torch.stack([first, second], 1)

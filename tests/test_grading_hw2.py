@@ -1,7 +1,7 @@
 """Homework 2 through real nbgrader: release, and a class of submissions graded once.
 
 Students: the reference solution, the untouched release, two correct homeworks written differently
-(another degree convention; boolean masks and other code everywhere) and three wrong ones (an output
+(ranks by argsort and other hidden degrees; steps numbered from 1, boolean masks and other code everywhere) and three wrong ones (an output
 mask that lets each output see its own input; degrees that ignore the ordering; hidden degrees drawn
 with the global random generator instead of the one passed in). Each wrong one must lose exactly the
 marks of the cells that its mistake breaks, and its feedback must say what is wrong.
@@ -25,8 +25,8 @@ AUTO_POINTS, MANUAL_POINTS = sum(POINTS.values()), 2
 # -------------------------------------------------------------------------------------------------
 # correct homework, written differently from the reference
 
-ZERO_BASED_DEGREES = {
-    # steps numbered 0 .. D-1, hidden degrees uniform in [0, D-2] in every layer, output mask ">"
+ARGSORT_DEGREES = {
+    # ranks by argsort, hidden degrees uniform in [0, D-2] in every layer (not from the lowest below), output mask ">"
     "masks_solution": '''
 def made_degrees(ordering, hidden_sizes, generator=None):
     num_inputs = len(ordering)
@@ -54,7 +54,8 @@ def train_made(train, test):
 }
 
 BOOLEAN_MASKS = {
-    # bool masks in a bool buffer, deterministic hidden degrees, loops, other formulas, own training loop
+    # steps numbered from 1 (the same connections as from 0), bool masks in a bool buffer, deterministic hidden
+    # degrees, loops, other formulas, own training loop
     "fvsbn_solution": '''
 def fvsbn_logits(x, weight, bias):
     x = x.float()
@@ -68,7 +69,7 @@ def fvsbn_log_prob(x, weight, bias):
 
 
 @torch.no_grad()
-def fvsbn_sample(weight, bias, n, generator=None):
+def fvsbn_sample(weight, bias, n, *, generator=None):
     x = torch.zeros(n, len(bias))
     for i in range(len(bias)):
         p = torch.sigmoid(bias[i] + x[:, :i] @ weight[i, :i])
@@ -146,7 +147,7 @@ BOOLEAN_MADE_EDITS = [
 
 LEAK = ("degrees[-1][None, :] < degrees[0][:, None]", "degrees[-1][None, :] <= degrees[0][:, None]")
 IGNORED_ORDERING = ("input_degrees[ordering] = torch.arange", "input_degrees[:] = torch.arange")
-IGNORED_GENERATOR = ("torch.randint(low, num_inputs, (size,), generator=generator)", "torch.randint(low, num_inputs, (size,))")
+IGNORED_GENERATOR = ("torch.randint(low, num_inputs - 1, (size,), generator=generator)", "torch.randint(low, num_inputs - 1, (size,))")
 # an output that sees its own input: every mask check fails, and so do the two trained MADEs
 LEAK_LOSES = ["test_made_masks", "test_made_masks_orderings", "test_made_training", "test_order_agnostic"]
 # natural order everywhere: the orderings check fails, and the order-agnostic MADE's mask sets leak
@@ -168,7 +169,7 @@ def build_class() -> dict:
     return {
         "alice_solution": (good, cells_except([])),
         "bob_untouched": (subs.release_notebook("hw2"), cells_except(list(POINTS))),
-        "carol_zero_based_degrees": (subs.with_sources(good, ZERO_BASED_DEGREES), cells_except([])),
+        "carol_argsort_degrees": (subs.with_sources(good, ARGSORT_DEGREES), cells_except([])),
         "dan_boolean_masks": (boolean, cells_except([])),
         "erin_output_sees_itself": (subs.edit_source(good, "masks_solution", *LEAK), cells_except(LEAK_LOSES)),
         "frank_ignores_ordering": (subs.edit_source(good, "masks_solution", *IGNORED_ORDERING),
@@ -187,7 +188,7 @@ def graded_class(tmp_path_factory):
 # the graded class
 
 
-@pytest.mark.parametrize("student", ["alice_solution", "bob_untouched", "carol_zero_based_degrees",
+@pytest.mark.parametrize("student", ["alice_solution", "bob_untouched", "carol_argsort_degrees",
                                      "dan_boolean_masks", "erin_output_sees_itself", "frank_ignores_ordering",
                                      "grace_ignores_generator"])
 def test_each_student_gets_the_expected_points_in_every_cell(graded_class, student):

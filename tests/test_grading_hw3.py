@@ -29,7 +29,7 @@ AUTO_POINTS, MANUAL_POINTS = sum(POINTS.values()), 2
 
 WRITTEN_DIFFERENTLY = {
     "sampling_solution": '''
-def sample_next(logits, temperature=1.0, top_k=None, generator=None):
+def sample_next(logits, temperature=1.0, top_k=None, *, generator=None):
     scores = logits.clone()
     if top_k is not None:
         ranked = torch.sort(scores, dim=1, descending=True).indices

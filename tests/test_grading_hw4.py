@@ -76,29 +76,27 @@ class ConditionalMaskedConv2d(MaskedConv2d):
 class ConditionalPixelCNN(nn.Module):
     def __init__(self, image_shape, num_values, num_classes, hidden_channels=16, num_layers=3, kernel_size=3):
         super().__init__()
-        self.image_shape, self.num_values, self.num_classes = tuple(image_shape), num_values, num_classes
+        self.image_shape = self.event_shape = tuple(image_shape)
+        self.num_values, self.num_classes = num_values, num_classes
         sizes = [1] + [hidden_channels] * num_layers
         self.layers = nn.ModuleList(
             ConditionalMaskedConv2d(sizes[i], sizes[i + 1], 7 if i == 0 else kernel_size, "A" if i == 0 else "B", num_classes)
             for i in range(num_layers))
         self.head = ConditionalMaskedConv2d(hidden_channels, num_values, 1, "B", num_classes)
 
-    def forward(self, x, labels):
+    def forward(self, x, condition):
         check_discrete(x, self.num_values, shape=self.image_shape)
-        check_discrete(labels, self.num_classes, name="labels", ndim=1)
-        y = torch.eye(self.num_classes, dtype=self.head.weight.dtype)[labels]
+        check_discrete(condition, self.num_classes, name="condition", ndim=1)
+        y = torch.eye(self.num_classes, dtype=self.head.weight.dtype)[condition]
         h = x.to(self.head.weight.dtype) * 2 / (self.num_values - 1) - 1
         for layer in self.layers:
             h = torch.relu(layer(h, y))
         logits = self.head(h, y)                       # (N, K, H, W)
         return logits.permute(0, 2, 3, 1)[:, None]
 
-    def log_prob(self, x, labels):
-        log_probs = torch.log_softmax(self(x, labels), dim=-1)
+    def log_prob(self, x, condition):
+        log_probs = torch.log_softmax(self(x, condition), dim=-1)
         return log_probs.gather(-1, x.unsqueeze(-1)).squeeze(-1).sum(dim=(1, 2, 3))
-
-    def sample(self, labels, generator=None):
-        return sample_images(self, len(labels), generator, labels)
     ''',
 }
 
