@@ -124,3 +124,12 @@ def test_malformed_notebooks_are_rebuilt_or_refused(tmp_path):
     (tmp_path / "bad.ipynb").write_text("{ not json")
     with pytest.raises(submission.SubmissionUnreadable, match="invalid JSON"):
         submission.sanitize(tmp_path / "bad.ipynb", release)
+
+
+def test_a_virtualenv_reached_through_a_symlink_is_visible_in_the_sandbox(tmp_path, monkeypatch):
+    real = tmp_path / "real-venv"
+    real.mkdir()
+    (tmp_path / "linked-venv").symlink_to(real)
+    monkeypatch.setattr(sandbox.sys, "prefix", str(tmp_path / "linked-venv"))
+    roots = sandbox._readable_roots()
+    assert str(tmp_path / "linked-venv") in roots and str(real) in roots

@@ -106,6 +106,7 @@ def _readable_roots() -> list[str]:
     roots = ["/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc/ld.so.cache", "/etc/fonts", "/etc/ssl",
              "/etc/alternatives", "/etc/localtime", "/etc/passwd", "/etc/group", "/etc/nsswitch.conf",
              sys.base_prefix, sys.prefix]
+    roots += [os.path.realpath(root) for root in (sys.base_prefix, sys.prefix)]   # a venv reached by a symlink
     return [root for root in dict.fromkeys(roots) if os.path.exists(root)]
 
 
