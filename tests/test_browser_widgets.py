@@ -203,3 +203,28 @@ def test_lecture_06_blind_spot_widget(lab_server, page, tmp_path):
     wait_until_idle(page)
     assert slider_value(box, "pixel row") == new_row and slider_value(box, "layers") == "5"
     screenshot_widget(page, box, tmp_path, "lecture06-blind-spot")
+
+
+LECTURE_07 = "07_self_attention.ipynb"
+
+
+@pytest.mark.timeout(420)
+def test_lecture_07_attention_mask_widget(lab_server, page, tmp_path):
+    # the lecture trains five small models and times sampling before the widget
+    box, strided = open_lecture_widget(page, lab_server, LECTURE_07, "ar-widget-attention-masks", timeout_s=300)
+
+    # Another pattern gives another mask and another reach ...
+    set_toggle_buttons(box, "local", description="pattern")
+    local = wait_for_new_image(box, strided)
+    # ... and so does another number of layers (local attention reaches further with each) ...
+    old_layers, new_layers = nudge_slider(box, description="layers")
+    assert new_layers != old_layers, "the layers slider did not move"
+    deeper = wait_for_new_image(box, local)
+    # ... and moving the query.
+    old_query, new_query = nudge_slider(box, description="query position")
+    assert new_query != old_query, "the query position slider did not move"
+    moved = wait_for_new_image(box, deeper)
+    assert moved.startswith("data:image/png") and len({strided, local, deeper, moved}) == 4
+    wait_until_idle(page)
+    assert slider_value(box, "layers") == new_layers and slider_value(box, "query position") == new_query
+    screenshot_widget(page, box, tmp_path, "lecture07-attention-masks")

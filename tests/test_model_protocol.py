@@ -24,7 +24,7 @@ from torch import nn
 
 from utils.checks import dependency_report
 from utils.models import (FVSBN, MADE, NADE, AutoregressiveRNN, DiscretizedLogisticMixture, GatedPixelCNN, Joint2D,
-                          PixelCNN, SoftmaxDistribution, WaveNet)
+                          PixelCNN, PixelSNAIL, SoftmaxDistribution, Transformer, WaveNet)
 from utils.ordering import model_order
 from utils.sampling import categorical_log_prob, sample
 
@@ -88,10 +88,26 @@ CASES = {
     "softmax": Case(lambda: SoftmaxDistribution(5)),
     "logistic-mixture": Case(lambda: DiscretizedLogisticMixture(6, num_components=2)),
     "joint2d": Case(lambda: Joint2D(3), full_coverage=True),
+    "transformer-sequence": Case(lambda: Transformer(3, length=5, d_model=8, num_heads=2), full_coverage=True),
+    "transformer-rgb-row-column": Case(lambda: Transformer(2, image_shape=(3, 1, 2), d_model=8, num_heads=2,
+                                                           positions="row_column"), full_coverage=True,
+                                       weight_scale=0.5),
+    "transformer-strided-sinusoidal": Case(lambda: Transformer(2, length=8, d_model=8, num_heads=2, positions="sinusoidal",
+                                                               attention="strided", stride=3), full_coverage=True,
+                                           weight_scale=0.5),
+    "transformer-local-1-layer": Case(lambda: Transformer(2, length=7, d_model=8, num_heads=2, num_layers=1,
+                                                          attention="local", stride=2)),
+    "transformer-fixed-conditional": Case(lambda: Transformer(3, length=5, d_model=8, num_heads=2, attention="fixed",
+                                                              stride=2, num_classes=2), num_classes=2, full_coverage=True),
+    "pixelsnail-1-channel": Case(lambda: PixelSNAIL((1, 2, 3), 3, hidden_channels=4, num_blocks=1, layers_per_block=1,
+                                                    num_heads=2), full_coverage=True, weight_scale=0.5),
+    "pixelsnail-rgb-conditional": Case(lambda: PixelSNAIL((3, 1, 2), 2, hidden_channels=24, num_blocks=2, layers_per_block=1,
+                                                          num_heads=2, num_classes=2), num_classes=2, full_coverage=True,
+                                       weight_scale=0.5),
 }
 
 ALL_MODEL_CLASSES = {FVSBN, NADE, MADE, AutoregressiveRNN, WaveNet, PixelCNN, GatedPixelCNN, SoftmaxDistribution,
-                     DiscretizedLogisticMixture, Joint2D}
+                     DiscretizedLogisticMixture, Joint2D, Transformer, PixelSNAIL}
 
 
 def build(name: str) -> nn.Module:

@@ -21,6 +21,7 @@ from utils.widgets.histogram import histogram_overfitting_widget
 from utils.widgets.made_masks import made_mask_widget
 from utils.widgets.receptive_field_1d import receptive_field_widget
 from utils.widgets.blind_spot import blind_spot_widget
+from utils.widgets.attention_masks import attention_mask_widget
 
 def controls(box):
     for child in box.children:
@@ -29,7 +30,8 @@ def controls(box):
             yield from controls(child)
 
 built = []
-for make in (histogram_overfitting_widget, made_mask_widget, receptive_field_widget, blind_spot_widget):
+for make in (histogram_overfitting_widget, made_mask_widget, receptive_field_widget, blind_spot_widget,
+             attention_mask_widget):
     box = make()
     assert "ar-widget" in box._dom_classes, make.__name__
     for control in controls(box):
@@ -52,4 +54,4 @@ def test_every_widget_builds_and_redraws(major):
                             timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     version, count = result.stdout.splitlines()[-1].split()
-    assert version.split(".")[0] == major and count == "4"
+    assert version.split(".")[0] == major and count == "5"

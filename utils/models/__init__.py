@@ -1,6 +1,7 @@
 """Reference models. Each follows the course's model protocol (utils.sampling explains it): integer
 input in [0, K); forward(x, condition=None) -> logits per position; log_prob -> (N,) nats; an event
 shape and a generation order; sampling with utils.sampling.sample(model, n)."""
+from .attention import MultiHeadAttention
 from .fvsbn import FVSBN
 from .gated_pixelcnn import GatedPixelCNN
 from .histogram import fit_histogram, sample_inverse_cdf
@@ -11,6 +12,8 @@ from .logistic_mixture import (DiscretizedLogisticMixture, discretized_logistic_
 from .made import MADE, dead_units, made_connectivity, made_degrees, made_masks
 from .nade import NADE
 from .pixelcnn import PixelCNN
+from .pixelsnail import PixelSNAIL
 from .rnn import AutoregressiveRNN
 from .softmax1d import SoftmaxDistribution
+from .transformer import Transformer
 from .wavenet import CausalConv1d, GatedResidualBlock, WaveNet, receptive_field

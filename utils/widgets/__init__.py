@@ -20,6 +20,9 @@ Modules:
                         backed by `dilation_schedule`, `reaching_units` and `draw_receptive_field`.
     blind_spot          PixelCNN blind spot, plain vs gated (lecture 06), backed by
                         `utils.receptive_field.receptive_field_map`.
+    attention_masks     attention masks (lecture 07): `attention_mask_widget()`, backed by
+                        `mask_summary` (reach after L layers via `utils.attention_masks.reachable`,
+                        attended pairs per layer) and `plot_attention_masks`.
 
 Import a widget from its module, e.g. `from utils.widgets.histogram import histogram_overfitting_widget`.
 """
