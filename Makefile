@@ -15,6 +15,9 @@ PIP_VERSION := 26.3
 # The test command's environment: CPU only, one thread per process (the 2-core CI machine runs
 # notebooks and kernels side by side), and visible checks that raise instead of only printing ✗.
 TEST_ENV := COURSE_DEVICE=cpu OMP_NUM_THREADS=1 COURSE_STRICT_CHECKS=1
+# Test files run in parallel, TEST_WORKERS at a time (pytest-xdist; a file's tests stay together, so a
+# notebook's cells share one kernel and a graded class is graded once). TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 
 .PHONY: course test check lock release
 
@@ -42,7 +45,7 @@ endif
 	touch $@
 
 test: $(VENV)/.installed
-	$(TEST_ENV) $(BIN)/python -m pytest
+	$(TEST_ENV) $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 check: $(VENV)/.installed
 	$(TEST_ENV) $(BIN)/python -m pytest tests -m "not browser and not grading and not notebook and not slow"
