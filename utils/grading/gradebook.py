@@ -19,6 +19,7 @@ import os
 import secrets
 import shutil
 import sys
+import warnings
 from pathlib import Path
 
 import nbformat
@@ -230,7 +231,9 @@ class Course:
         stored = self.root / RESULTS_FOLDER / assignment / f"{student}.json"
         stored.parent.mkdir(parents=True, exist_ok=True)
         stored.write_text(json.dumps(result))
-        outcome = self.api.autograde(assignment, student, force=True, create=True)
+        with warnings.catch_warnings():   # nbgrader's own session handling warns on every new submission; harmless
+            warnings.filterwarnings("ignore", message="Object of type <Submitted")
+            outcome = self.api.autograde(assignment, student, force=True, create=True)
         if not outcome["success"]:
             raise GradingError(f"nbgrader autograde failed for {student}:\n{outcome.get('error') or outcome.get('log')}")
         outcome = self.api.generate_feedback(assignment, student, force=True)
