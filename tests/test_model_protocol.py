@@ -31,15 +31,6 @@ from utils.sampling import categorical_log_prob, sample
 UTILS = pathlib.Path(__file__).resolve().parents[1] / "utils"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The models are tiny: one thread wastes no time syncing threads (slow on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @dataclass(frozen=True)
 class Case:
     build: Callable[[], nn.Module]

@@ -21,15 +21,6 @@ from utils.sampling import sample
 TIGHT = 1e-10          # float64: cached and full logits differ by rounding only (~1e-15)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The models are tiny: one thread wastes no time syncing threads (slow on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 

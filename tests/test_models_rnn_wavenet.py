@@ -20,15 +20,6 @@ from utils.sampling import choose_next, sample
 SEEDS = range(4)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These models are tiny: with one thread, no time goes on syncing threads (slow on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
