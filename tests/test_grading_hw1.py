@@ -155,11 +155,14 @@ def test_feedback_hides_hidden_tests(graded_class):
 
 
 def test_grading_command_rejects_bad_arguments(tmp_path):
-    def run(*args):
-        return subprocess.run([sys.executable, "-m", "utils.grading", *args], cwd=REPO, capture_output=True, text=True)
+    def run(*args):      # a course folder of its own: the repository's assignments/ are read by other test workers
+        return subprocess.run([sys.executable, "-m", "utils.grading", *args, "--course-dir", str(tmp_path / "course")],
+                              cwd=REPO, capture_output=True, text=True)
     missing = run("autograde", "hw1", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out"))
     assert missing.returncode == 2 and "does not exist" in missing.stderr
-    unknown = run("autograde", "hw99", str(tmp_path), "--out", str(tmp_path / "out"))
+    (tmp_path / "class").mkdir()
+    unknown = run("autograde", "hw99", str(tmp_path / "class"), "--out", str(tmp_path / "out"))
     assert unknown.returncode == 2 and "unknown assignment 'hw99'" in unknown.stderr and "hw1" in unknown.stderr
-    empty = run("autograde", "hw1", str(tmp_path), "--out", str(tmp_path / "out"))
+    empty = run("autograde", "hw1", str(tmp_path / "class"), "--out", str(tmp_path / "out"))
     assert empty.returncode == 2 and "no notebooks found" in empty.stderr
+    assert not (tmp_path / "course" / "gradebook.db").exists(), "a bad command line should not touch the gradebook"

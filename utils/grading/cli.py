@@ -87,15 +87,16 @@ def autograde(assignment: str, submissions: Path, course_dir: Path | None = None
     if not submissions.is_dir():
         raise GradingError(f"submissions folder {submissions} does not exist (expected one notebook per student)")
     course = Course(course_dir, unsafe=unsafe)
+    course.source_notebook(assignment)                  # an unknown assignment fails before the gradebook is touched
+    found, skipped = find_submissions(submissions)
+    if not found and not skipped:
+        raise GradingError(f"no notebooks found in {submissions}: expected <student>.ipynb files or <student>/ folders")
     release_nb = course.prepare(assignment)
     trusted = course.trusted_sources(assignment)
     secret = course_secret(course.root)
     max_score, max_cells = course.max_points(assignment)
     cells = list(max_cells)
     out = Path(out or course.root / "grades" / assignment)
-    found, skipped = find_submissions(submissions)
-    if not found and not skipped:
-        raise GradingError(f"no notebooks found in {submissions}: expected <student>.ipynb files or <student>/ folders")
     rows = [{"student": name, "score": 0, "max_score": max_score, "manual_pending": 0, "status": "not graded",
              "notes": [why], "cells": {}} for name, why in skipped.items()]
     jobs = jobs or os.cpu_count() or 1

@@ -186,8 +186,8 @@ class Course:
         notebooks = sorted(folder.glob("*.ipynb")) if folder.is_dir() else []
         if not notebooks:
             if folder.is_dir() or self.root == REPO_ROOT or not (REPO_ROOT / "solutions" / assignment).is_dir():
-                known = sorted(p.name for p in (self.root / "solutions").iterdir() if p.is_dir()) \
-                    if (self.root / "solutions").is_dir() else []
+                known = sorted({p.name for root in (self.root, REPO_ROOT) if (root / "solutions").is_dir()
+                                for p in (root / "solutions").iterdir() if p.is_dir()})
                 raise GradingError(f"unknown assignment {assignment!r}; choose one of: {', '.join(known) or '(none)'}")
             shutil.copytree(REPO_ROOT / "solutions" / assignment, folder,
                             ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
