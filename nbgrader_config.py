@@ -28,10 +28,12 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
 # Feedback never shows hidden tests: their source is removed and errors show only their message.
+# An answer not yet graded by hand says so instead of showing a bare 0.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     "nbgrader.preprocessors.ClearHiddenTests",
     "utils.grading.gradebook.HideTestInternals",
+    "utils.grading.gradebook.MarkPendingHandGrading",
 ]
 c.ClearHiddenTests.enforce_metadata = False

@@ -9,7 +9,8 @@ that forgets the position offset, and a prefill whose mask is aligned to the sta
 instead of their end. A sixth wrong one skips the mask in the cache: single steps are right (one
 query may see every stored key), only the prefill is wrong. Each wrong one must lose exactly the
 marks of the cells its mistake breaks (the hidden tests install the reference mask, attention and
-positions around the part they grade), and its feedback must say what is wrong.
+positions around the part they grade; the training test trains the student's own model, so a mask
+or softmax that leaks later values costs its points too), and its feedback must say what is wrong.
 (That assignments/hw5 is current and holds no solution or hidden test is checked in test_releases.py.)
 """
 import pytest
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.grading
 
 POINTS = {  # every graded cell and its points (the written answer is graded by hand)
     "test_causal_mask": 2, "test_masked_attention": 3, "test_sinusoidal_positions": 2,
-    "test_attention_layer": 2, "test_kv_cache": 3, "test_prefill": 2,
+    "test_attention_layer": 2, "test_training": 2, "test_kv_cache": 3, "test_prefill": 2,
 }
 AUTO_POINTS, MANUAL_POINTS = sum(POINTS.values()), 2
 
@@ -123,10 +124,12 @@ SOFTMAX_OVER_QUERIES = ("scores = scores - scores.amax(dim=-1, keepdim=True)    
 NO_OFFSET = ("model.positions[first:stop]", "model.positions[:stop - first]")
 TOP_LEFT_MASK = ("mask = causal_mask(stop)[first:]", "mask = causal_mask(stop)[:stop - first]")
 NO_MASK_IN_CACHE = ("mask = causal_mask(stop)[first:]", "mask = torch.ones(stop - first, stop, dtype=torch.bool)")
-# Parts 1 and 2 are graded on their own (the later hidden tests install reference parts)
-MASK_OFF_BY_ONE_LOSES = ["test_causal_mask"]
+# Parts 1 and 2 are graded on their own (the later hidden tests install reference parts), except in the
+# training test, which trains the student's own model: a mask or a softmax that lets an output see later
+# values makes the trained model non-autoregressive, and that costs the training points too
+MASK_OFF_BY_ONE_LOSES = ["test_causal_mask", "test_training"]
 NO_SQRT_LOSES = ["test_masked_attention"]
-SOFTMAX_OVER_QUERIES_LOSES = ["test_masked_attention"]
+SOFTMAX_OVER_QUERIES_LOSES = ["test_masked_attention", "test_training"]
 # a wrong offset or a wrong alignment is wrong from the first step on: both cache cells are lost
 NO_OFFSET_LOSES = ["test_kv_cache", "test_prefill"]
 TOP_LEFT_MASK_LOSES = ["test_kv_cache", "test_prefill"]
@@ -182,6 +185,8 @@ def test_the_solution_leaves_only_the_written_answer_to_grade_by_hand(graded_cla
 
 @pytest.mark.parametrize("student, says", [
     ("dave_mask_off_by_one", "lets query 0 attend to the later key 1"),
+    ("dave_mask_off_by_one", "the trained model is not autoregressive"),
+    ("frank_softmax_over_queries", "the trained model is not autoregressive"),
     ("erin_no_sqrt", "compared with softmax(q k^T / sqrt(d)) v"),
     ("frank_softmax_over_queries", "is the softmax taken over the keys (the last axis)?"),
     ("grace_cache_without_offset", "the cached logits of step 1"),

@@ -51,6 +51,8 @@ def test_autograde_keeps_an_nbgrader_course_folder(course):
 
 def test_hand_grading_reaches_feedback_and_export(course):
     from nbgrader.api import Gradebook
+    before = visible_text((course / "grades" / "hw1" / "feedback" / "alice.html").read_text())
+    assert "Awaits hand grading (up to 2 points)" in before and "answers worth 2 points await hand grading" in before
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:       # what formgrader does
         grade = gradebook.find_grade("written_curse", "hw1", "hw1", "alice")
         grade.manual_score = 1.5
@@ -60,6 +62,7 @@ def test_hand_grading_reaches_feedback_and_export(course):
     grading("feedback", "hw1", "--course-dir", str(course))
     page = visible_text((course / "grades" / "hw1" / "feedback" / "alice.html").read_text())
     assert "say why the tables cannot share parameters" in page and "21.5" in page
+    assert "Awaits hand grading" not in page and "Not final" not in page, "a graded answer is no longer pending"
     grading("export", "hw1", "--course-dir", str(course))
     rows = read_csv(course / "grades" / "hw1" / "grades.csv")
     assert (rows["alice"]["score"], rows["alice"]["written_curse"], rows["alice"]["manual_pending"]) == ("21.5", "1.5", "0")

@@ -132,8 +132,9 @@ def test_fit_records_losses_and_learns():
     assert history.test_losses[-1] < history.test_losses[0] - 0.2
     fig = plotting.plot_training_curves(history)
     train_line, test_line = fig.axes[0].get_lines()
-    assert list(train_line.get_ydata()) == history.train_losses and list(test_line.get_ydata()) == history.test_losses
-    assert list(test_line.get_xdata()) == [0, 10, 20, 30]  # test losses sit at the epoch boundaries
+    assert list(train_line.get_ydata()) == history.train_losses and list(test_line.get_ydata()) == history.test_losses[1:]
+    assert list(test_line.get_xdata()) == [10, 20, 30]     # measured test losses sit at the epoch ends
+    assert f"before training {history.test_losses[0]:.3g}" in test_line.get_label()   # epoch 0 named, not drawn
     matplotlib.pyplot.close(fig)
 
 

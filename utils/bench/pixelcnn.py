@@ -1,4 +1,4 @@
-"""PixelCNN and Gated PixelCNN trained for the same CPU time; prints test nats/dim and nats/image.
+"""PixelCNN, Gated PixelCNN and an image transformer trained for the same CPU time; prints test nats/dim and nats/image.
 
     python -m utils.bench.pixelcnn                        # 60 CPU seconds per model on mnist_binary
     python -m utils.bench.pixelcnn --seconds 20 --dataset shapes
@@ -15,6 +15,7 @@ from ..data import load
 from ..metrics import evaluate
 from ..models.gated_pixelcnn import GatedPixelCNN
 from ..models.pixelcnn import PixelCNN
+from ..models.transformer import Transformer
 from ..runtime import seed_everything
 from ..train import fit
 from .budget import budget_arguments, fit_options, print_results, result_row
@@ -25,6 +26,8 @@ def build_models(image_shape: tuple, num_values: int, hidden: int) -> dict:
     return {
         "PixelCNN (7x7 A, 4 blocks 3x3)": PixelCNN(image_shape, num_values, hidden, num_layers=5),
         "Gated PixelCNN (5 layers 3x3)": GatedPixelCNN(image_shape, num_values, hidden, num_layers=5, kernel_size=3),
+        "Transformer (d 32, 2 layers, fused)": Transformer(num_values, image_shape=image_shape, d_model=32, num_heads=4,
+                                                           num_layers=2, positions="row_column", fused=True),
     }
 
 

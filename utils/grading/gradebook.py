@@ -139,6 +139,39 @@ class HideTestInternals(Preprocessor):
         return cell, resources
 
 
+class MarkPendingHandGrading(Preprocessor):
+    """Feedback preprocessor: an answer not yet graded by hand says so, instead of showing a bare 0.
+
+    nbgrader prints "Score: 0.0 / 2.0" for a written answer nobody has graded yet. After each such cell
+    (and at the top of the page) a note says the points await hand grading; once the instructor has
+    graded the cell (formgrader, or the Gradebook API), regenerated feedback shows the real score alone.
+    """
+    enabled = Bool(True)
+
+    def preprocess(self, nb, resources):
+        from nbgrader.api import Gradebook
+        info = resources["nbgrader"]
+        cells, pending_points = [], 0.0
+        with Gradebook(info["db_url"]) as gradebook:
+            for cell in nb.cells:
+                cells.append(cell)
+                meta = cell.metadata.get("nbgrader", {})
+                if not meta.get("grade"):
+                    continue
+                grade = gradebook.find_grade(meta["grade_id"], info["notebook"], info["assignment"], info["student"])
+                if grade.manual_score is None and grade.auto_score is None:
+                    pending_points += grade.max_score
+                    cells.append(nbformat.v4.new_markdown_cell(
+                        f"**Awaits hand grading** (up to {grade.max_score:g} points): the score shown for this "
+                        "answer is a placeholder until your instructor has graded it."))
+        if pending_points:
+            cells.insert(0, nbformat.v4.new_markdown_cell(
+                f"**Not final:** answers worth {pending_points:g} points await hand grading; the score above "
+                "counts only what has been graded so far."))
+        nb.cells = cells
+        return nb, resources
+
+
 # ----------------------------------------------------------------------------------------------
 # the course folder
 
