@@ -26,7 +26,7 @@ from utils.checks import dependency_report
 from utils.models import (FVSBN, MADE, NADE, AutoregressiveRNN, DiscretizedLogisticMixture, GatedPixelCNN, Joint2D,
                           PixelCNN, PixelSNAIL, SoftmaxDistribution, Transformer, WaveNet)
 from utils.ordering import model_order
-from utils.sampling import categorical_log_prob, sample
+from utils.sampling import beam_search, categorical_log_prob, sample
 
 UTILS = pathlib.Path(__file__).resolve().parents[1] / "utils"
 
@@ -310,13 +310,55 @@ def test_prefix_keeps_the_first_values_in_generation_order(name):
 
 
 # ----------------------------------------------------------------------------------------------
+# beam search
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_beam_search_finds_the_most_likely_examples(name):
+    model = build(name)
+    condition = None if CASES[name].num_classes is None else torch.tensor([1])
+    x, scores = beam_search(model, 1, condition=condition)
+    greedy = sample(model, 1, condition=condition, greedy=True)
+    assert torch.equal(x, greedy), "a beam of width 1 is greedy decoding"
+    # a beam of K^(P-1) examples keeps every extension at the last position: it finds the exact top list
+    everything = every_input(model)
+    with torch.no_grad():
+        exact = model.log_prob(everything, None if condition is None else condition.expand(len(everything))).double()
+    width = model.num_values ** (num_positions(model) - 1)
+    x, scores = beam_search(model, width, condition=condition)
+    assert x.shape == (width, *model.event_shape) and scores.shape == (width,)
+    torch.testing.assert_close(scores.double(), exact.topk(width).values, atol=1e-4, rtol=1e-4)
+    with torch.no_grad():
+        again = model.log_prob(x, None if condition is None else condition.expand(width)).double()
+    torch.testing.assert_close(scores.double(), again, atol=1e-4, rtol=1e-4, msg="scores are the examples' log p(x)")
+    assert bool((scores[:-1] >= scores[1:]).all()), "best first"
+
+
+def test_beam_search_with_a_prefix_and_bad_arguments():
+    model = build("rnn-gru-sequence")
+    prefix = torch.tensor([2, 1])
+    x, scores = beam_search(model, 3, prefix=prefix)
+    assert torch.equal(x[:, :2], prefix.expand(3, -1))
+    with torch.no_grad():
+        torch.testing.assert_close(scores, model.log_prob(x), atol=1e-5, rtol=1e-5)   # the given values count too
+    longer, _ = beam_search(model, 2, length=9)
+    assert longer.shape == (2, 9)
+    with pytest.raises(ValueError, match="beam_width must be a positive int"):
+        beam_search(model, 0)
+    with pytest.raises(ValueError, match=r"prefix must be one example's first P values, shape \(P,\)"):
+        beam_search(model, 2, prefix=torch.zeros(2, 2, dtype=torch.long))
+    with pytest.raises(ValueError, match="condition must be one example's"):
+        beam_search(build("wavenet-conditional"), 2, condition=torch.tensor([0, 1]))
+
+
+# ----------------------------------------------------------------------------------------------
 # one sampling loop
 
 
 def test_there_is_exactly_one_sampling_loop_in_utils():
     sources = {path.relative_to(UTILS.parent).as_posix(): path.read_text() for path in UTILS.rglob("*.py")}
     loops = {path: text.count("for step, position in enumerate(") for path, text in sources.items()}
-    assert {path: count for path, count in loops.items() if count} == {"utils/sampling.py": 1}
+    assert {path: count for path, count in loops.items() if count} == {"utils/sampling.py": 2}   # sample, beam_search
     # nothing else picks values from logits one position at a time ...
     pickers = {path for path, text in sources.items() if "choose_next(" in text}
     assert pickers == {"utils/sampling.py"}

@@ -36,13 +36,16 @@ def plot_training_curves(history, title: str = "", unit: str = "nats/dim"):
 
 
 def plot_distribution_1d(data, model_probs=None, num_values: int | None = None, title: str = "",
-                         true_probs=None):
-    """Histogram of data (N,) as bars, with the model's probabilities (K,) (and the truth) as lines."""
+                         true_probs=None, data_label: str = "data frequencies"):
+    """Histogram of data (N,) as bars, with the model's probabilities (K,) (and the truth) as lines.
+
+    data_label: the legend of the bars, e.g. "sample frequencies" when data are a model's samples.
+    """
     data = _numpy(data)
     num_values = num_values or (len(model_probs) if model_probs is not None else int(data.max()) + 1)
     fig, ax = plt.subplots(figsize=(6, 3.5))
     counts = np.bincount(data, minlength=num_values) / len(data)
-    ax.bar(np.arange(num_values), counts, width=1.0, alpha=0.4, label="data frequencies")
+    ax.bar(np.arange(num_values), counts, width=1.0, alpha=0.4, label=data_label)
     if true_probs is not None:
         ax.plot(np.arange(num_values), _numpy(true_probs), "k--", lw=1, label="true distribution")
     if model_probs is not None:

@@ -94,6 +94,16 @@ def _place_prefix(flat: torch.Tensor, order: torch.Tensor, prefix, num_values: i
     return prefix.shape[1]
 
 
+def _shape_and_order(model, length: int | None) -> tuple[tuple, torch.Tensor]:
+    """The shape of one example and the generation order (see `sample`'s length)."""
+    if length is None:
+        return tuple(model.event_shape), model_order(model)
+    if not hasattr(model, "length"):
+        raise ValueError(f"length= is for models of sequences of any length; {type(model).__name__} "
+                         f"generates examples of shape {tuple(model.event_shape)}")
+    return (check_positive_int(length, "length"),), torch.arange(length)
+
+
 @torch.no_grad()
 def sample(model, n: int, *, condition=None, prefix=None, temperature: float = 1.0, top_k: int | None = None,
            greedy: bool = False, generator: torch.Generator | None = None, cached: bool = True,
@@ -114,13 +124,7 @@ def sample(model, n: int, *, condition=None, prefix=None, temperature: float = 1
     model_was_training = model.training
     model.eval()
     try:
-        if length is not None:
-            if not hasattr(model, "length"):
-                raise ValueError(f"length= is for models of sequences of any length; {type(model).__name__} "
-                                 f"generates examples of shape {tuple(model.event_shape)}")
-            event_shape, order = (check_positive_int(length, "length"),), torch.arange(length)
-        else:
-            event_shape, order = tuple(model.event_shape), model_order(model)
+        event_shape, order = _shape_and_order(model, length)
         x = torch.zeros(n, *event_shape, dtype=torch.long, device=_device(model))
         flat = x.view(n, -1)
         given = _place_prefix(flat, order, prefix, model.num_values)
@@ -133,5 +137,53 @@ def sample(model, n: int, *, condition=None, prefix=None, temperature: float = 1
             if step >= given:
                 flat[:, position] = choose_next(logits, generator, temperature, top_k, greedy)
         return x
+    finally:
+        model.train(model_was_training)
+
+
+@torch.no_grad()
+def beam_search(model, beam_width: int, *, condition=None, prefix=None, length: int | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The beam_width most likely examples beam search finds: (beam_width, *event_shape) long, best first,
+    and their log-likelihoods (beam_width,) in nats.
+
+    Walks the generation order like `sample`, but keeps the beam_width partial examples with the highest
+    log p(x_<=i) instead of drawing one: at every position each kept example is extended by every value,
+    and the beam_width best of those beam_width * K extensions are kept. beam_width = 1 is greedy
+    decoding; a beam of K ** (D - 1) examples (D positions) finds the exact top list, at a cost that only
+    toy problems can pay. It runs the full forward pass at every position (no cache).
+
+    condition: for one example (e.g. a class label of shape (1,)); it is repeated for every kept example.
+    prefix:    (P,): the first P values in generation order are given (their log-probabilities count).
+    length:    for models of sequences of any length (RNN, WaveNet): how many positions to decode.
+    """
+    check_positive_int(beam_width, "beam_width")
+    model_was_training = model.training
+    model.eval()
+    try:
+        event_shape, order = _shape_and_order(model, length)
+        if prefix is not None and torch.as_tensor(prefix).dim() != 1:
+            raise ValueError(f"prefix must be one example's first P values, shape (P,), got {tuple(torch.as_tensor(prefix).shape)}")
+        x = torch.zeros(1, *event_shape, dtype=torch.long, device=_device(model))
+        given = _place_prefix(x.view(1, -1), order, prefix, model.num_values)
+        if condition is not None:
+            condition = torch.as_tensor(condition, device=x.device)
+            if condition.dim() == 0 or len(condition) != 1:
+                raise ValueError(f"condition must be one example's, e.g. a label of shape (1,), got {tuple(condition.shape)}")
+        scores = torch.zeros(1, device=x.device)                                 # log p(x_<=i) of each kept example
+        for step, position in enumerate(order.tolist()):
+            kept_condition = None if condition is None else condition.expand(len(x), *condition.shape[1:])
+            logits = model(x, kept_condition).reshape(len(x), -1, model.num_values)[:, position]
+            log_probs = torch.log_softmax(logits.float(), dim=-1)                 # (kept, K)
+            if step < given:                                                     # a given value: score it, keep it
+                scores = scores + log_probs[:, x.view(len(x), -1)[0, position]]
+                continue
+            extended = (scores[:, None] + log_probs).flatten()                   # (kept * K,) every one-value extension
+            best = extended.topk(min(beam_width, len(extended)))
+            parent, value = best.indices // model.num_values, best.indices % model.num_values
+            x = x[parent].clone()
+            x.view(len(x), -1)[:, position] = value
+            scores = best.values
+        return x, scores
     finally:
         model.train(model_was_training)
