@@ -2,6 +2,7 @@
 
     python -m utils.bench.made                       # 60 CPU seconds per model on mnist_binary
     python -m utils.bench.made --seconds 20 --dataset shapes
+    python -m utils.bench.made --seconds 30 --seeds 0 1 2    # three seeds: mean and lowest-highest
 
 Every model is trained by utils.train.fit on the same shuffled mini-batches and stops at the first
 step after its budget of CPU seconds (time.process_time, so other programs on the machine matter
@@ -47,17 +48,19 @@ def main(argv=None) -> list[dict]:
     print(f"{data.name}: train {tuple(train.shape)}, test {tuple(test.shape)}, K={data.num_values}; "
           f"{args.seconds:g} CPU s per model, {torch.get_num_threads()} threads, Adam lr={args.lr:g}")
     rows = []
-    seed_everything(args.seed)
-    for name, model in build_models(num_inputs, data.num_values, args.hidden, args.masks).items():
-        if isinstance(model, MADE) and model.num_masks > 1:
-            history = fit(model, train, None, **fit_options(args),
-                          before_step=lambda step, model=model: model.set_mask(step % model.num_masks))
-            rows.append(result_row(name, model, history, evaluate(model, test, log_prob=model.ensemble_log_prob)))
-            model.set_mask(0)
-            rows.append(result_row("  (same, one mask only)", model, history, evaluate(model, test)))
-        else:
-            history = fit(model, train, None, **fit_options(args))
-            rows.append(result_row(name, model, history, evaluate(model, test)))
+    for seed in args.seeds:
+        seed_everything(seed)
+        for name, model in build_models(num_inputs, data.num_values, args.hidden, args.masks).items():
+            if isinstance(model, MADE) and model.num_masks > 1:
+                history = fit(model, train, None, **fit_options(args, seed),
+                              before_step=lambda step, model=model: model.set_mask(step % model.num_masks))
+                ensemble = evaluate(model, test, log_prob=model.ensemble_log_prob)
+                rows.append(result_row(name, model, history, ensemble, seed))
+                model.set_mask(0)
+                rows.append(result_row("  (same, one mask only)", model, history, evaluate(model, test), seed))
+            else:
+                history = fit(model, train, None, **fit_options(args, seed))
+                rows.append(result_row(name, model, history, evaluate(model, test), seed))
     print_results(rows, num_inputs)
     return rows
 

@@ -2,6 +2,7 @@
 
     python -m utils.bench.pixelcnn                        # 60 CPU seconds per model on mnist_binary
     python -m utils.bench.pixelcnn --seconds 20 --dataset shapes
+    python -m utils.bench.pixelcnn --seconds 30 --seeds 0 1 2    # three seeds: mean and lowest-highest
 
 Both models are trained by utils.train.fit on the same shuffled mini-batches and stop at the first
 step after their budget of CPU seconds (time.process_time; one torch thread by default, so that
@@ -46,10 +47,11 @@ def main(argv=None) -> list[dict]:
           f"{args.seconds:g} CPU s per model, {torch.get_num_threads()} threads, Adam lr={args.lr:g}, "
           f"batch {args.batch_size}")
     rows = []
-    seed_everything(args.seed)
-    for name, model in build_models(data.shape, data.num_values, args.hidden).items():
-        history = fit(model, data.train, None, **fit_options(args))
-        rows.append(result_row(name, model, history, evaluate(model, data.test)))
+    for seed in args.seeds:
+        seed_everything(seed)
+        for name, model in build_models(data.shape, data.num_values, args.hidden).items():
+            history = fit(model, data.train, None, **fit_options(args, seed))
+            rows.append(result_row(name, model, history, evaluate(model, data.test), seed))
 
     print_results(rows, num_dims)
     return rows

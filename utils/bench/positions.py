@@ -2,6 +2,7 @@
 
     python -m utils.bench.positions                    # 60 CPU seconds per model on mnist_binary
     python -m utils.bench.positions --seconds 20 --dataset digits
+    python -m utils.bench.positions --seconds 30 --seeds 0 1 2    # three seeds: mean and lowest-highest
 
 A recurrent model (GRU) and a WaveNet, each with and without position inputs, trained for the same
 CPU time on the same mini-batches (utils.train.fit with cpu_seconds: time.process_time, one torch
@@ -45,10 +46,11 @@ def main(argv=None) -> list[dict]:
     print(f"{data.name}: {tuple(data.train.shape)} raster-scanned to {tuple(train.shape)}, K={data.num_values}; "
           f"{args.seconds:g} CPU s per model, {torch.get_num_threads()} threads, batch {args.batch_size}")
     rows = []
-    seed_everything(args.seed)
-    for name, model in build_models(data.shape[1:], data.num_values, args.hidden).items():
-        history = fit(model, train, None, **fit_options(args))
-        rows.append(result_row(name, model, history, evaluate(model, test)))
+    for seed in args.seeds:
+        seed_everything(seed)
+        for name, model in build_models(data.shape[1:], data.num_values, args.hidden).items():
+            history = fit(model, train, None, **fit_options(args, seed))
+            rows.append(result_row(name, model, history, evaluate(model, test), seed))
     print_results(rows, train.shape[1])
     return rows
 
