@@ -74,7 +74,8 @@ def categorical_log_prob(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return -nats.reshape(len(x), -1).sum(1)
 
 
-def _device(model) -> torch.device:
+def model_device(model) -> torch.device:
+    """The device of the model's parameters (the CPU for a model without any)."""
     parameter = next(model.parameters(), None)
     return parameter.device if parameter is not None else torch.device("cpu")
 
@@ -125,7 +126,7 @@ def sample(model, n: int, *, condition=None, prefix=None, temperature: float = 1
     model.eval()
     try:
         event_shape, order = _shape_and_order(model, length)
-        x = torch.zeros(n, *event_shape, dtype=torch.long, device=_device(model))
+        x = torch.zeros(n, *event_shape, dtype=torch.long, device=model_device(model))
         flat = x.view(n, -1)
         given = _place_prefix(flat, order, prefix, model.num_values)
         cache = model.start_cache(n, condition) if cached and hasattr(model, "cached_step") else None
@@ -164,7 +165,7 @@ def beam_search(model, beam_width: int, *, condition=None, prefix=None, length: 
         event_shape, order = _shape_and_order(model, length)
         if prefix is not None and torch.as_tensor(prefix).dim() != 1:
             raise ValueError(f"prefix must be one example's first P values, shape (P,), got {tuple(torch.as_tensor(prefix).shape)}")
-        x = torch.zeros(1, *event_shape, dtype=torch.long, device=_device(model))
+        x = torch.zeros(1, *event_shape, dtype=torch.long, device=model_device(model))
         given = _place_prefix(x.view(1, -1), order, prefix, model.num_values)
         if condition is not None:
             condition = torch.as_tensor(condition, device=x.device)
