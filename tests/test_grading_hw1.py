@@ -94,8 +94,8 @@ def build_class(folder: Path) -> dict:
         alternative = subs.replace_source(alternative, gid, source.strip())
     hang = subs.edit_source(good, "joint_solution", '"""n pairs, a (n, 2) long tensor: x1 first, then x2 given x1."""',
                             '"""n pairs."""\n        while True:\n            pass')
-    crash = subs.edit_source(good, "mixture_solution", "import torch.nn.functional as F",
-                             "import os\nos._exit(1)\nimport torch.nn.functional as F")
+    crash = subs.edit_source(good, "mixture_solution", "def mixture_log_prob(x, logit_weights, means, log_scales, num_values):",
+                             "import os\nos._exit(1)\n\n\ndef mixture_log_prob(x, logit_weights, means, log_scales, num_values):")
     students = {
         "alice_solution": (good, AUTO_POINTS),
         "bob_untouched": (subs.release_notebook("hw1"), 0),
