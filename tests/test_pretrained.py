@@ -36,7 +36,6 @@ def test_training_keeps_the_epoch_best_on_validation(tmp_path, monkeypatch):
                   data="digits", flatten=True, conditional=False, training=dict(max_epochs=4, batch_size=100, lr=1e-2))
     monkeypatch.setattr(pretrained, "RECIPES", {"tiny": recipe})
     monkeypatch.setattr(pretrained, "CHECKPOINTS", tmp_path)
-    monkeypatch.setattr(pretrained, "VALIDATION_SIZE", 300)
     printed = []
     monkeypatch.setattr("builtins.print", lambda *args, **kwargs: printed.append(" ".join(map(str, args))))
     card = pretrained.train("tiny")

@@ -45,7 +45,7 @@ def test_a_caller_cannot_change_the_next_load():
 def test_dataset_shapes_match_the_syllabus():
     assert data.load("shapes").shape == (1, 20, 20) and data.load("shapes_color").shape == (3, 20, 20)
     mnist = data.load("mnist_binary")
-    assert mnist.shape == (1, 28, 28) and (len(mnist.train), len(mnist.test)) == (4000, 1000)
+    assert mnist.shape == (1, 28, 28) and (len(mnist.train), len(mnist.validation), len(mnist.test)) == (3500, 500, 1000)
     assert data.load("mnist_2bit").num_values == 4 and data.load("digits").shape == (1, 8, 8)
     assert data.load("gaussian1d").num_values == 20 and data.load("mixture1d").num_values == 100
     smiley = data.load("smiley2d")
@@ -58,6 +58,34 @@ def test_train_and_test_splits_differ():
     train_set = {bytes(x.flatten().tolist()) for x in mnist.train[:500]}
     overlap = sum(bytes(x.flatten().tolist()) in train_set for x in mnist.test[:200])
     assert overlap < 20
+
+
+@pytest.mark.parametrize("name", ["gaussian1d", "mixture1d", "smiley2d", "shapes", "shapes_color", "mnist_binary",
+                                  "mnist_2bit", "mnist_color", "digits", "names"])
+def test_every_dataset_has_three_fixed_splits_with_matching_labels(name):
+    first, again = data.load(name), data.load(name)
+    for split in ("train", "validation", "test"):
+        x = getattr(first, split)
+        assert len(x) > 0 and x.dtype == torch.long and 0 <= int(x.min()) and int(x.max()) < first.num_values
+        assert torch.equal(x, getattr(again, split))                   # the same split every call
+        labels = getattr(first, f"{split}_labels")
+        assert (labels is None) == (first.train_labels is None) and (labels is None or len(labels) == len(x))
+    assert x.shape[1:] == first.train.shape[1:] == first.validation.shape[1:]
+    assert len(first.validation) >= len(first.test) // 2              # big enough to choose on
+
+
+def test_the_validation_split_is_held_out_from_training():
+    # the real digits: validation images are other images than the training ones (the same 5000
+    # digits, cut in three); counted as exact duplicates, which MNIST-5k has a few of
+    mnist = data.load("mnist_binary")
+    key = lambda x: bytes(x.flatten().tolist())
+    train_set, test_set = {key(x) for x in mnist.train}, {key(x) for x in mnist.test}
+    assert sum(key(x) in train_set for x in mnist.validation) < 10
+    assert sum(key(x) in test_set for x in mnist.validation) < 10
+    # generated data: the validation sample is drawn after train and test, so its size moves neither
+    small, large = data.load("shapes", n_valid=10), data.load("shapes")
+    assert len(small.validation) == 10 and torch.equal(small.train, large.train) and torch.equal(small.test, large.test)
+    assert not torch.equal(large.validation[:len(large.test)], large.test)
 
 
 def test_size_options_resize_generated_data_only():
@@ -93,7 +121,8 @@ def test_full_size_datasets_download_only_on_request(tmp_path, monkeypatch):
                     reason="Debian's dataset-fashion-mnist is not installed (.ci/run installs it)")
 def test_fashion_mnist_loads_offline_from_the_debian_package():
     fashion = data.load("fashion_mnist")
-    assert fashion.train.shape == (60000, 1, 28, 28) and fashion.test.shape == (10000, 1, 28, 28)
+    assert fashion.train.shape == (55000, 1, 28, 28) and fashion.validation.shape == (5000, 1, 28, 28)
+    assert fashion.test.shape == (10000, 1, 28, 28) and fashion.validation_labels.shape == (5000,)
     assert set(fashion.train[:100].unique().tolist()) == {0, 1} and fashion.test_labels.max() == 9
 
 
@@ -125,16 +154,16 @@ def test_fit_records_losses_and_learns():
     mixture = data.load("mixture1d")
     model = SoftmaxDistribution(mixture.num_values)
     steps = []
-    history = fit(model, mixture.train, mixture.test, epochs=3, batch_size=100, lr=0.1, progress=False,
+    history = fit(model, mixture.train, mixture.validation, epochs=3, batch_size=100, lr=0.1, progress=False,
                   before_step=steps.append)
-    assert len(history.test_losses) == 4 and len(history.train_losses) == 30
+    assert len(history.valid_losses) == 4 and len(history.train_losses) == 30
     assert steps == list(range(30))                       # called before every step with its number
-    assert history.test_losses[-1] < history.test_losses[0] - 0.2
+    assert history.valid_losses[-1] < history.valid_losses[0] - 0.2
     fig = plotting.plot_training_curves(history)
-    train_line, test_line = fig.axes[0].get_lines()
-    assert list(train_line.get_ydata()) == history.train_losses and list(test_line.get_ydata()) == history.test_losses[1:]
-    assert list(test_line.get_xdata()) == [10, 20, 30]     # measured test losses sit at the epoch ends
-    assert f"before training {history.test_losses[0]:.3g}" in test_line.get_label()   # epoch 0 named, not drawn
+    train_line, valid_line = fig.axes[0].get_lines()
+    assert list(train_line.get_ydata()) == history.train_losses and list(valid_line.get_ydata()) == history.valid_losses[1:]
+    assert list(valid_line.get_xdata()) == [10, 20, 30]    # measured validation losses sit at the epoch ends
+    assert f"before training {history.valid_losses[0]:.3g}" in valid_line.get_label()   # epoch 0 named, not drawn
     matplotlib.pyplot.close(fig)
 
 

@@ -9,27 +9,28 @@ def _numpy(values) -> np.ndarray:
 
 
 def plot_training_curves(history, title: str = "", unit: str = "nats/dim"):
-    """Train loss per step and test loss at the end of each epoch, on one axis.
+    """Train loss per step and validation loss at the end of each epoch, on one axis.
 
-    The test loss is measured only at epoch ends, so it is drawn as points (joined from epoch 1 on),
-    not as a line from the loss before training: on a run of one or two epochs such a line would
-    suggest a test curve that was never measured. The loss before training (epoch 0) is given in the
+    The validation loss is measured only at epoch ends, so it is drawn as points (joined from epoch 1
+    on), not as a line from the loss before training: on a run of one or two epochs such a line would
+    suggest a curve that was never measured. The loss before training (epoch 0) is given in the
     legend, and the y axis leaves out the first steps' large losses so the end of training is readable.
     """
-    train, test = _numpy(history.train_losses), _numpy(history.test_losses)
-    steps_per_epoch = len(train) / max(len(test) - 1, 1)
+    train, valid = _numpy(history.train_losses), _numpy(history.valid_losses)
+    steps_per_epoch = len(train) / max(len(valid) - 1, 1)
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(np.arange(len(train)), train, label="train (each step)", alpha=0.8)
-    if len(test) > 1:
-        epochs = np.arange(1, len(test))
-        ax.plot(epochs * steps_per_epoch, test[1:], "o-", color="C1",
-                label=f"test (end of each epoch; before training {test[0]:.3g})")
-        shown = np.concatenate([train[len(train) // 20:], test[1:]])
+    if len(valid) > 1:
+        epochs = np.arange(1, len(valid))
+        ax.plot(epochs * steps_per_epoch, valid[1:], "o-", color="C1",
+                label=f"validation (end of each epoch; before training {valid[0]:.3g})")
+        shown = np.concatenate([train[len(train) // 20:], valid[1:]])
         low, high = shown.min(), shown.max()
         ax.set_ylim(low - 0.05 * (high - low + 1e-9), high + 0.15 * (high - low + 1e-9))
     ax.set_xlabel("training step")
     ax.set_ylabel(f"negative log-likelihood ({unit})")
-    ax.set_title(title or (f"final test loss {test[-1]:.4f} {unit}" if len(test) else f"final train loss {train[-1]:.4f} {unit}"))
+    ax.set_title(title or (f"final validation loss {valid[-1]:.4f} {unit}" if len(valid)
+                           else f"final train loss {train[-1]:.4f} {unit}"))
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

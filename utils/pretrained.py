@@ -6,8 +6,8 @@
     python -m utils.pretrained train                 # retrain every checkpoint (CPU; see each card's time)
     python -m utils.pretrained train made_mnist      # one of them
 
-Every recipe trains on the first 3500 images of the training split and keeps the epoch with the
-lowest NLL on the other 500 (the validation images); the test split is measured once, at the end.
+Every recipe trains on its dataset's training split and keeps the epoch with the lowest NLL on the
+validation split (utils.data); the test split is measured once, at the end.
 A checkpoint is two files in utils/checkpoints/: the weights (<name>.pt, a state_dict) and its card
 (<name>.json: the recipe, the epoch kept, CPU seconds, validation and test nats/dim, torch version).
 The cards' test figures are checked by the test suite (tests/test_pretrained.py).
@@ -28,7 +28,6 @@ from .runtime import seed_everything
 from .train import fit
 
 CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
-VALIDATION_SIZE = 500
 
 # name -> what to build, on which data, and how to train it. Each model is built by its `build`
 # entry from these keyword arguments, so the card alone says how to rebuild it.
@@ -58,16 +57,15 @@ def build(recipe: dict) -> torch.nn.Module:
 def splits(recipe: dict) -> dict:
     """train / validation / test as fit and evaluate take them: tensors, or (tensor, labels) if conditional."""
     data = load_dataset(recipe["data"])
-    x_train, x_test = data.train, data.test
+    split = {"train": data.train, "validation": data.validation, "test": data.test}
     if recipe.get("halve"):        # (N, C, H, W) -> (N, C, H/2, W/2): the brightest pixel of each 2 x 2 block
-        x_train, x_test = (F.max_pool2d(x.float(), 2).long() for x in (x_train, x_test))
+        split = {name: F.max_pool2d(x.float(), 2).long() for name, x in split.items()}
     if recipe.get("flatten"):
-        x_train, x_test = x_train.flatten(1), x_test.flatten(1)
-    cut = len(x_train) - VALIDATION_SIZE
+        split = {name: x.flatten(1) for name, x in split.items()}
     if recipe["conditional"]:
-        return {"train": (x_train[:cut], data.train_labels[:cut]), "validation": (x_train[cut:], data.train_labels[cut:]),
-                "test": (x_test, data.test_labels)}
-    return {"train": x_train[:cut], "validation": x_train[cut:], "test": x_test}
+        labels = {"train": data.train_labels, "validation": data.validation_labels, "test": data.test_labels}
+        return {name: (x, labels[name]) for name, x in split.items()}
+    return split
 
 
 def names() -> list[str]:
