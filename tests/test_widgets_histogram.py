@@ -132,6 +132,10 @@ def test_mixture1d_split_grows_the_standard_training_set():
     assert torch.equal(train, standard.train) and torch.equal(test, standard.test)
     bigger, _, _ = hw.mixture1d_split(5000)
     assert torch.equal(bigger[:1000], standard.train) and len(bigger) == 5000
+    # the added points are later draws, never the test or validation draws (which come right after train)
+    assert not torch.equal(bigger[1000:2000], standard.test)
+    assert not torch.equal(bigger[1000:2000], standard.validation)
+    assert len(hw.mixture1d_split(hw.POOL_SIZE)[0]) == hw.POOL_SIZE
     assert len(probs) == K
     for bad in (0, hw.POOL_SIZE + 1):
         with pytest.raises(ValueError):

@@ -24,14 +24,17 @@ def mixture1d_split(n_train: int) -> tuple[torch.Tensor, torch.Tensor, np.ndarra
     """(train (n_train,), test (1000,), true probabilities (100,)) of the mixture1d data.
 
     The training points are the first n_train of a pool of POOL_SIZE draws whose first 1000 are
-    exactly `load("mixture1d").train`, so more data only ever adds points. The test split is always
-    `load("mixture1d").test`.
+    exactly `load("mixture1d").train`, so more data only ever adds points; the rest are draws made
+    after the standard validation split, so the pool never holds a test or validation point. The
+    test split is always `load("mixture1d").test`.
     """
     check_positive_int(n_train, "n_train")
     if n_train > POOL_SIZE:
         raise ValueError(f"n_train can be at most {POOL_SIZE}, got {n_train}")
     standard = load("mixture1d")
-    pool = load("mixture1d", n_train=POOL_SIZE).train
+    # validation is drawn last, so a larger validation split starts with the standard one: skip it
+    later_draws = load("mixture1d", n_valid=POOL_SIZE).validation[len(standard.validation):]
+    pool = torch.cat([standard.train, later_draws])[:POOL_SIZE]
     return pool[:n_train], standard.test, standard.extra["probs"]
 
 
