@@ -19,6 +19,13 @@ Outputs: forward always gives logits (N, C, H, W, K). With output="categorical" 
 layer computes them directly; with output="logistic_mixture" it computes the parameters of a
 discretised logistic mixture per sub-pixel (3M numbers, see logistic_mixture_head.py) and the logits
 are the mixture's log-probabilities of the K values, so log_prob and sampling are the same for both.
+
+Fast generation (`start_cache` / `cached_step`, used by utils.sampling.sample; the idea of
+Ramachandran et al., 2017, as for PixelCNN): the horizontal stack is computed at the current pixel
+only, from its 1 x k window of the row. The vertical stack of row r only feeds row r + 1 (shifted
+down), and its kernel reaches to the right of the pixel, so it is computed once per row, for the
+whole row, as soon as the row is complete: O(W) work every W pixels, constant per step. The logits
+equal forward's up to float rounding, and the samples come out identical (the tests).
 """
 import torch
 import torch.nn.functional as F
@@ -27,7 +34,8 @@ from torch import nn
 from ..sampling import categorical_log_prob
 from ..validation import check_discrete, check_positive_int, check_same_device
 from .conditioning import one_hot_condition
-from .image_layers import MaskedConv2d, check_image_shape, pixelcnn_mask, scale_input, to_channels_last
+from .image_layers import (MaskedConv2d, check_image_shape, kernel_matrix, pixelcnn_mask, pointwise, scale_input,
+                           start_cached_step, to_channels_last, write_previous_value)
 from .logistic_mixture_head import mixture_params, mixture_value_log_probs
 
 
@@ -103,7 +111,11 @@ class GatedPixelCNN(nn.Module):
     num_classes: class-conditional; each layer adds a bias computed from the one-hot label.
     output: "categorical" (K logits per sub-pixel) or "logistic_mixture" (num_components logistics).
     input_features / forward_features: the seam for gradient pictures (see forward_features).
+    start_cache / cached_step: fast generation (module docstring).
+    Another image size: image_layers.with_image_shape(model, (C, H2, W2)) (the same layers).
     """
+
+    fully_convolutional = True      # no weight depends on H or W: see image_layers.with_image_shape
 
     def __init__(self, image_shape, num_values: int, hidden_channels: int = 64, num_layers: int = 8,
                  kernel_size: int = 5, num_classes: int | None = None, output: str = "categorical",
@@ -151,3 +163,80 @@ class GatedPixelCNN(nn.Module):
 
     def log_prob(self, x: torch.Tensor, condition=None) -> torch.Tensor:
         return categorical_log_prob(self(x, condition), x)
+
+    # ------------------------------------------------------------------------------------------
+    # fast generation: the horizontal stack one pixel at a time, the vertical stack one row at a time
+
+    def start_cache(self, n: int, condition=None) -> dict:
+        """What the cached steps keep, all zeros at first (outside the image, that is forward's padding).
+
+        vertical_inputs[i]: the input of layer i's vertical convolution, (n, in, H + p, W + 2p) with
+            p = k // 2 rows of padding on top and p columns on each side; [0] is the scaled image,
+            which the horizontal stack of layer 0 reads too.
+        horizontal_inputs[i]: the input of layer i's horizontal convolution for i >= 1, (n, c, H, W + 2p).
+        above[i]: layer i's vertical features of the row above the current one, before the label bias
+            (what shift_down hands to the horizontal stack), (n, 2c, W).
+        """
+        channels, height, width = self.image_shape
+        weight = self.output[-1].weight
+        pad = self.layers[0].vertical.kernel_size[1] // 2
+        zeros = lambda *shape: torch.zeros(n, *shape, dtype=weight.dtype, device=weight.device)
+        one_hot = one_hot_condition(condition, self.num_classes, n, weight.dtype, weight.device)
+        return {"vertical_inputs": [zeros(layer.vertical.in_channels, height + pad, width + 2 * pad)
+                                    for layer in self.layers],
+                "horizontal_inputs": [None] + [zeros(layer.horizontal.in_channels, height, width + 2 * pad)
+                                               for layer in self.layers[1:]],
+                "above": [zeros(layer.vertical.out_channels, width) for layer in self.layers],
+                "matrices": {conv: kernel_matrix(conv) for conv in self.modules() if isinstance(conv, nn.Conv2d)},
+                "label_biases": None if one_hot is None else [layer.label_bias(one_hot) for layer in self.layers],
+                "next_step": 0}
+
+    def _vertical_row(self, cache: dict, row: int) -> None:
+        """Run the vertical stack over the whole (complete) row `row`: fill `above` for the next row and
+        write the gated features of the row into the next layer's vertical input."""
+        pad = self.layers[0].vertical.kernel_size[1] // 2
+        for i, layer in enumerate(self.layers):
+            strip = cache["vertical_inputs"][i][:, :, row:row + pad + 1]              # input rows row - p ... row
+            features = F.conv2d(strip, layer.vertical.weight, layer.vertical.bias)[:, :, 0]   # (n, 2c, W)
+            cache["above"][i] = features
+            if i + 1 < len(self.layers):
+                if cache["label_biases"] is not None:
+                    features = features + cache["label_biases"][i][:, :, None]
+                cache["vertical_inputs"][i + 1][:, :, row + pad, pad:-pad or None] = gate(features)
+
+    def cached_step(self, x: torch.Tensor, step: int, cache: dict, condition=None) -> torch.Tensor:
+        """Logits (n, K) of sub-pixel `step` in generation order: colour step % C of pixel step // C (raster order).
+
+        Writes the value drawn at the previous step into the image map; at the first step of a row,
+        runs the vertical stack over the row above (now complete); then runs the horizontal stack
+        and the output head at the current pixel only.
+        """
+        channels, height, width = self.image_shape
+        start_cached_step(self, x, step, cache)
+        pad = self.layers[0].vertical.kernel_size[1] // 2
+        image, matrices, label_biases = cache["vertical_inputs"][0], cache["matrices"], cache["label_biases"]
+        write_previous_value(image, x, step, self.num_values, pad)
+        pixel, colour = divmod(step, channels)
+        row, col = divmod(pixel, width)
+        if col == 0 and colour == 0 and row > 0:
+            self._vertical_row(cache, row - 1)
+        h = None
+        for i, layer in enumerate(self.layers):
+            h_map = image[:, :, pad:] if i == 0 else cache["horizontal_inputs"][i]  # (n, in, H, W + 2p)
+            window = h_map[:, :, row, col:col + 2 * pad + 1]                         # (n, in, k): this row's window
+            h_features = F.linear(window.reshape(window.shape[0], -1), matrices[layer.horizontal],
+                                  layer.horizontal.bias)
+            h_features = h_features + pointwise(layer.vertical_to_horizontal, cache["above"][i][:, :, col],
+                                                matrices[layer.vertical_to_horizontal])
+            if label_biases is not None:
+                h_features = h_features + label_biases[i]
+            h_out = pointwise(layer.horizontal_out, gate(h_features), matrices[layer.horizontal_out])
+            h = h_map[:, :, row, col + pad] + h_out if layer.residual else h_out
+            if i + 1 < len(self.layers):
+                cache["horizontal_inputs"][i + 1][:, :, row, col + pad] = h
+        _, hidden_1x1, _, last_1x1 = self.output
+        out = pointwise(last_1x1, F.relu(pointwise(hidden_1x1, F.relu(h), matrices[hidden_1x1])), matrices[last_1x1])
+        out = out.reshape(out.shape[0], channels, -1)[:, colour]                    # (n, K) or (n, 3M)
+        if self.output_kind == "logistic_mixture":
+            return mixture_value_log_probs(mixture_params(out, self.num_values), self.num_values)
+        return out
