@@ -460,6 +460,7 @@ def test_plots_show_what_they_are_given():
     fig = plotting.plot_joint_2d(density, 2 * density, torch.tensor([[0, 1], [3, 2], [1, 1], [0, 0], [2, 3]]))
     assert len(fig.axes) == 3 and fig.axes[1].images[0].get_array().max() == pytest.approx(1 / 8)
     assert fig.axes[2].collections[0].get_offsets().tolist() == [[1, 0], [2, 3], [1, 1], [0, 0], [3, 2]]  # (x2, x1)
+    assert [(ax.get_xlabel(), ax.get_ylabel()) for ax in fig.axes] == [("x2", "x1")] * 3     # every panel says its axes
     plt.close(fig)
     images = torch.randint(0, 4, (5, 3, 6, 6), generator=torch.Generator().manual_seed(0))
     grid = plotting.image_grid(images, 4, nrow=5)

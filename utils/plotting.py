@@ -76,6 +76,8 @@ def plot_joint_2d(true_density, learned_density, samples=None, title: str = ""):
         axes[2].set_ylim(size - 0.5, -0.5)
         axes[2].set_aspect("equal")
         axes[2].set_title(f"{len(samples)} samples")
+        axes[2].set_xlabel("x2")
+        axes[2].set_ylabel("x1")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
