@@ -48,6 +48,7 @@ def test_the_leaderboard_writes_its_table_csv_and_plot_with_every_column(tmp_pat
                              "--out", str(tmp_path)])
     assert {row["model"] for row in rows} == {"Histogram (whole images)", "NADE", "Histogram (whole names)",
                                               "Bigram (counting)"}
+    assert [row["task"] for row in rows if row["model"] == "NADE"] == ["digits", "shapes"]    # every image task
     table = (tmp_path / "leaderboard.md").read_text()
     assert table in capsys.readouterr().out, "the table is printed"
     header = next(line for line in table.splitlines() if line.startswith("| model"))

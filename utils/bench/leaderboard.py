@@ -6,8 +6,9 @@
     python -m utils.bench.leaderboard --models made pixelcnn --out /tmp/board
 
 Images: binarised MNIST-5k (utils.data "mnist_binary"), at 14x14 on the CPU scale (each pixel the
-brightest of a 2x2 block, as lectures 06 and 07 do) and at 28x28 on the GPU scale. Names: the
-`names` dataset (12 characters, K = 27) for the sequence models. Every model is trained by
+brightest of a 2x2 block, as lectures 06 and 07 do) and at 28x28 on the GPU scale, and the generated
+20x20 binary shapes (utils.data "shapes"). Names: the `names` dataset (12 characters, K = 27) for the
+sequence models. Every model is trained by
 utils.train.fit on the training split, with the same mini-batches, until its budget of CPU seconds
 is spent (utils.bench.budget). fit measures the validation split after every epoch; the weights
 kept are those of the best validation measurement: the end of an epoch, or the end of the budget
@@ -62,7 +63,7 @@ SIZES = {"cpu": dict(side=14, channels=32, made=256, nade=64, rnn=64, d_model=32
 class Contestant:
     key: str                 # what --models selects
     name: str                # what the table shows
-    task: str                # "images" or "names"
+    kind: str                # "images" (the digits and shapes tasks) or "names"
     build: object = None     # (event shape, K, sizes) -> model; None: counted, not trained
     flat: bool = False       # takes images flattened to (N, H*W) in raster order
     min_epochs: float = 0.0  # fewer passes than this: the table flags its figure as undertrained
@@ -104,7 +105,8 @@ CONTESTANTS = [
                lambda shape, k, s: Transformer(k, length=shape[0], d_model=2 * s["d_model"], num_heads=4,
                                                num_layers=s["layers"], fused=True)),
 ]
-TASKS = {"images": "binary MNIST-5k digits", "names": "names (12 characters, K = 27)"}
+TASKS = {"digits": "binary MNIST-5k digits", "shapes": "binary shapes, 20x20", "names": "names (12 characters, K = 27)"}
+KIND = {"digits": "images", "shapes": "images", "names": "names"}      # which contestants enter a task
 
 
 class CountingBigram(nn.Module):
@@ -197,15 +199,15 @@ def time_sampling(model: nn.Module, seed: int) -> tuple[float, float | None]:
 
 
 def task_data(task: str, side: int) -> dict:
-    """train / validation / test tensors of a task: digits at side x side, or names."""
-    if task == "names":
-        data = load("names")
+    """train / validation / test tensors of a task: digits at side x side, shapes, or names."""
+    if task in ("names", "shapes"):
+        data = load(task)
         return {"train": data.train, "validation": data.validation, "test": data.test, "num_values": data.num_values}
     split = splits(dict(data="mnist_binary", halve=side == 14, conditional=False))
     return dict(split, num_values=2)
 
 
-def run_contestant(contestant: Contestant, data: dict, sizes: dict, args, seed: int, device,
+def run_contestant(contestant: Contestant, task: str, data: dict, sizes: dict, args, seed: int, device,
                    timed: bool = True) -> dict:
     """Train, select on validation, test once and (if timed) time sampling: one row of the table (one seed)."""
     train, valid, test = data["train"], data["validation"], data["test"]
@@ -215,7 +217,7 @@ def run_contestant(contestant: Contestant, data: dict, sizes: dict, args, seed: 
     budget = args.seconds
     if contestant.key == "histogram":
         nats, entries, seen = histogram_nats(train, test)
-        return dict(model=contestant.name, task=contestant.task, params=entries, steps=0, epochs=0.0,
+        return dict(model=contestant.name, task=task, params=entries, steps=0, epochs=0.0,
                     nats_per_dim=nats, seed=seed, cpu_seconds=0.0, budget=0.0, kept="-", naive_seconds=None,
                     cached_seconds=None, num_dims=num_dims, note=f"{seen} of {len(test)} test examples seen in training")
     seed_everything(seed)
@@ -232,7 +234,7 @@ def run_contestant(contestant: Contestant, data: dict, sizes: dict, args, seed: 
             if history.epochs < contestant.min_epochs else
             f"at least {contestant.min_epochs:g} passes over the training split (epochs column): its figure means something"
             if contestant.min_epochs else "")
-    return dict(row, task=contestant.task, cpu_seconds=history.cpu_seconds, budget=budget, kept=kept,
+    return dict(row, task=task, cpu_seconds=history.cpu_seconds, budget=budget, kept=kept,
                 naive_seconds=naive, cached_seconds=cached, num_dims=num_dims, note=note)
 
 
@@ -285,7 +287,7 @@ def table_rows(summary: list[dict], data_names: dict) -> list[list[str]]:
 def write_results(summary: list[dict], data_names: dict, header: str, out: Path, clock: str = "CPU seconds") -> str:
     """leaderboard.md, leaderboard.csv and leaderboard.png into `out`; returns the Markdown."""
     out.mkdir(parents=True, exist_ok=True)
-    notes = [f"- {s['model']}: {s['note']}" for s in summary if s["note"]]
+    notes = [f"- {s['model']}, {data_names[s['task']]}: {s['note']}" for s in summary if s["note"]]
     markdown = header + "\n\n" + markdown_table(COLUMNS, table_rows(summary, data_names)) + \
         ("\n" + "\n".join(notes) + "\n" if notes else "")
     (out / "leaderboard.md").write_text(markdown)
@@ -336,7 +338,7 @@ def main(argv=None) -> list[dict]:
                              "where available (COURSE_DEVICE overrides)")
     parser.add_argument("--models", nargs="+", choices=sorted({c.key for c in CONTESTANTS}),
                         help="only these contestants (default: all)")
-    parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=sorted(TASKS))
+    parser.add_argument("--tasks", nargs="+", choices=list(TASKS), default=list(TASKS))
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for leaderboard.md / .csv / .png")
     parser.set_defaults(seconds=10, seeds=[0, 1])      # what utils/bench/results/ holds (about 25 min on a busy 2-core CPU)
     args = parser.parse_args(argv)
@@ -344,8 +346,8 @@ def main(argv=None) -> list[dict]:
     sizes = SIZES[args.scale]
     device = get_device() if args.scale == "gpu" else torch.device("cpu")   # gpu: CUDA where there is one
     side = sizes["side"]
-    data_names = {"images": f"binary MNIST-5k {side}x{side}", "names": "names (12 chars, K=27)"}
-    contestants = [c for c in CONTESTANTS if c.task in args.tasks and (args.models is None or c.key in args.models)]
+    data_names = {"digits": f"binary MNIST-5k {side}x{side}", "shapes": "binary shapes 20x20", "names": "names (12 chars, K=27)"}
+    contestants = [c for c in CONTESTANTS if args.models is None or c.key in args.models]
     header = (f"Test NLL after {args.seconds:g} CPU seconds of training per model (utils.train.fit, Adam lr "
               f"{args.lr:g}, batch {args.batch_size}, {args.threads} thread(s), {device.type}), weights kept on "
               f"validation, seeds {' '.join(map(str, args.seeds))}: mean (lowest-highest). Sampling: "
@@ -356,8 +358,8 @@ def main(argv=None) -> list[dict]:
     for task in args.tasks:
         data = task_data(task, side)
         for seed in args.seeds:
-            for contestant in (c for c in contestants if c.task == task):
-                rows.append(run_contestant(contestant, data, sizes, args, seed, device, timed=seed == args.seeds[0]))
+            for contestant in (c for c in contestants if c.kind == KIND[task]):
+                rows.append(run_contestant(contestant, task, data, sizes, args, seed, device, timed=seed == args.seeds[0]))
                 print(f"  {task} seed {seed}: {contestant.name} done", flush=True)
         trained = [row for row in rows if row["task"] == task and row["steps"] > 0]
         if trained:
