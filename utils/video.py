@@ -123,6 +123,7 @@ def clip_strips(clips: torch.Tensor, gap: int = 1) -> np.ndarray:
 
 
 @torch.no_grad()
+@torch.no_grad()
 def nats_per_frame(model: torch.nn.Module, clips: torch.Tensor, batch_size: int = 250) -> torch.Tensor:
     """(T,) average negative log-likelihood of each frame of `clips` (n, T, H, W), in nats per frame.
 
